@@ -1,0 +1,4 @@
+"""ML Lifecycle
+"""
+
+__version__ = "0.1"

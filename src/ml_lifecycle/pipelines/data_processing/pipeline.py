@@ -1,0 +1,32 @@
+"""raw files -> validated rows -> quality report -> train / validation / test + monitoring reference."""
+
+from kedro.pipeline import Node, Pipeline
+
+from ml_lifecycle.pipelines.data_processing import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the data_processing pipeline."""
+    return Pipeline(
+        [
+            Node(nodes.standardise_raw_rows, ["raw_files", "params:problem"], "standardised_rows", name="standardise_raw_rows"),
+            Node(nodes.validate_rows, ["standardised_rows", "params:problem"], "validated_rows", name="validate_rows"),
+            Node(
+                nodes.split_rows,
+                ["validated_rows", "params:problem"],
+                ["train_rows", "validation_rows", "test_rows", "row_accounting"],
+                name="split_rows",
+            ),
+            Node(
+                nodes.build_data_quality_report,
+                ["validated_rows", "train_rows", "validation_rows", "test_rows", "row_accounting", "params:problem"],
+                ["data_quality_report", "data_quality_table"],
+                name="build_data_quality_report",
+            ),
+            Node(nodes.learn_missing_value_fills, ["train_rows", "params:problem"], "missing_value_fills", name="learn_missing_value_fills"),
+            Node(nodes.prepare_model_rows, ["train_rows", "missing_value_fills", "params:problem"], "train_split", name="prepare_train_split"),
+            Node(nodes.prepare_model_rows, ["validation_rows", "missing_value_fills", "params:problem"], "validation_split", name="prepare_validation_split"),
+            Node(nodes.prepare_model_rows, ["test_rows", "missing_value_fills", "params:problem"], "test_split", name="prepare_test_split"),
+            Node(nodes.select_monitoring_reference, ["validation_rows", "params:problem"], "monitoring_reference", name="select_monitoring_reference"),
+        ]
+    )

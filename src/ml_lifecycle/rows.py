@@ -1,0 +1,140 @@
+"""Raw rows -> typed model rows. One home for the steps training, monitoring and serving share.
+
+Every pipeline that meets raw data (training files, production batches, inference inputs,
+service requests) goes through these functions, so the rows a model sees are prepared the
+same way everywhere: no training-serving skew.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ml_lifecycle.spec import ProblemSpec, snake_case
+
+SOURCE_COLUMN = "source_file"
+
+
+class DataValidationError(ValueError):
+    """Raw data breaks a rule of the spec; the message names the file, column and rule."""
+
+
+def standardise(raw: pd.DataFrame, spec: ProblemSpec, file: str) -> pd.DataFrame:
+    """Return `raw` with declared names in snake_case, stripped text and missing markers as NA."""
+    if raw.empty:
+        raise DataValidationError(f"{file}: the file has no data rows (rule: non-empty)")
+    frame = raw.copy()
+    names = spec.raw.column_names
+    if names is not None:
+        if len(names) != frame.shape[1]:
+            raise DataValidationError(
+                f"{file}: expected {len(names)} columns (problem.raw.column_names), found {frame.shape[1]}"
+            )
+        frame.columns = names
+    frame.columns = [snake_case(str(c)) for c in frame.columns]
+    text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    for column in text_columns:
+        stripped = frame[column].astype("string").str.strip()
+        frame[column] = stripped.mask(stripped.isin(spec.raw.missing_markers))
+    frame[SOURCE_COLUMN] = file
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], file: str) -> None:
+    """Raise naming the file and every required column that is absent."""
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise DataValidationError(
+            f"{file}: required column(s) {absent} missing (rule: columns declared in problem spec); "
+            f"found {[c for c in frame.columns if c != SOURCE_COLUMN]}"
+        )
+
+
+def label_problems(labels: pd.Series, spec: ProblemSpec) -> pd.Series:
+    """Return, per row, why its raw label is not usable ('' when it is)."""
+    known = {spec.target.normalise(spec.target.positive_label), spec.target.normalise(spec.target.negative_label)}
+    normalised = labels.astype("string").map(spec.target.normalise, na_action="ignore")
+    unknown = normalised.notna() & ~normalised.isin(known)
+    problems = pd.Series("", index=labels.index, dtype="string")
+    problems[unknown] = (
+        f"{spec.target_column}: '" + labels[unknown].astype("string") + f"' is not one of {sorted(known)}"
+    )
+    return problems
+
+
+def encode_labels(labels: pd.Series, spec: ProblemSpec) -> pd.Series:
+    """Map raw labels to 1 (positive), 0 (negative) or NA (missing)."""
+    positive = spec.target.normalise(spec.target.positive_label)
+    normalised = labels.astype("string").map(spec.target.normalise, na_action="ignore")
+    return (normalised == positive).astype("Int8").where(normalised.notna())
+
+
+def numeric_problems(frame: pd.DataFrame, spec: ProblemSpec) -> pd.Series:
+    """Return, per row, which numeric features hold text that is not a finite number."""
+    problems = pd.Series("", index=frame.index, dtype="string")
+    for column in spec.numeric_features:
+        values = frame[column]
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = (values.notna() & parsed.isna()) | np.isinf(parsed.astype("float64").fillna(0))
+        prefix = problems[bad].where(problems[bad] == "", problems[bad] + "; ")
+        problems[bad] = prefix + f"{column}: '" + values[bad].astype("string") + "' is not a number"
+    return problems
+
+
+def cast_features(frame: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
+    """Return the feature columns typed: numeric as float64, categorical as str (NA kept)."""
+    typed = pd.DataFrame(index=frame.index)
+    for column in spec.numeric_features:
+        typed[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    for column in spec.categorical_features:
+        typed[column] = frame[column].astype("str").where(frame[column].notna())
+    return typed
+
+
+def raise_if_any(problems: pd.Series, file_of_row: pd.Series, rule: str) -> None:
+    """Raise a DataValidationError summarising the non-empty problems, by file, with examples."""
+    failing = problems[problems != ""]
+    if failing.empty:
+        return
+    lines = []
+    for file, messages in failing.groupby(file_of_row[failing.index], sort=True):
+        examples = "; ".join(messages.head(3).tolist())
+        lines.append(f"{file}: {len(messages)} row(s) break rule '{rule}', e.g. {examples}")
+    raise DataValidationError("\n".join(lines))
+
+
+def add_slice_columns(features: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
+    """Return the declared banded slice columns (e.g. age_band) computed from the features."""
+    bands = pd.DataFrame(index=features.index)
+    for name, rule in spec.banded_columns.items():
+        cut = pd.cut(features[rule.source_column], bins=rule.edges, labels=rule.labels, right=False)
+        bands[name] = cut.astype("str").where(cut.notna(), "out of range")
+    return bands
+
+
+def learn_missing_value_fills(train: pd.DataFrame, spec: ProblemSpec) -> dict[str, object]:
+    """Return the value each feature's missing entries become, learned from `train` only."""
+    fills: dict[str, object] = {}
+    for column in spec.features:
+        policy = spec.missing_policy(column)
+        values = train[column].dropna()
+        if policy == "category":
+            fills[column] = spec.missing_category
+        elif policy == "most_frequent":
+            fills[column] = str(values.mode().sort_values().iloc[0]) if len(values) else spec.missing_category
+        elif policy == "mean":
+            fills[column] = float(values.mean()) if len(values) else 0.0
+        else:
+            fills[column] = float(values.median()) if len(values) else 0.0
+    return fills
+
+
+def apply_missing_value_fills(features: pd.DataFrame, fills: dict[str, object], spec: ProblemSpec) -> pd.DataFrame:
+    """Return model rows: missing entries filled as declared, flag columns added where asked."""
+    filled = features[spec.features].copy()
+    for column in spec.numeric_features:
+        if spec.missing_policy(column) == "flag_and_median":
+            filled[f"{column}_missing"] = features[column].isna().astype("int8")
+    for column, value in fills.items():
+        filled[column] = filled[column].fillna(value)
+    return filled[spec.model_columns()]

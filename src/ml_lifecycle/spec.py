@@ -1,0 +1,185 @@
+"""The problem spec: everything problem-specific, typed and validated before any node runs.
+
+`conf/base/parameters.yml` (key `problem`) is parsed into `ProblemSpec`; Kedro validates it
+when a node takes `params:problem` typed as `ProblemSpec`, so a misspelt key or a wrong value
+fails before the run starts, naming the key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MissingPolicy = Literal["category", "flag_and_median", "median", "mean", "most_frequent"]
+
+
+class StrictModel(BaseModel):
+    """Base for config models: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def snake_case(name: str) -> str:
+    """Return `name` in snake_case: `Education-Num` -> `education_num`."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    return re.sub(r"[^0-9a-zA-Z]+", "_", spaced).strip("_").lower()
+
+
+class RawSource(StrictModel):
+    """Where the raw rows come from and how to read them."""
+
+    folder: str = Field(description="Folder of the raw files, for messages that name a file.")
+    train_file: str
+    test_file: str | None = Field(
+        default=None, description="The data's own test split; null carves a stratified one."
+    )
+    column_names: list[str] | None = Field(
+        default=None, description="Names for header-less files, in file order."
+    )
+    missing_markers: list[str] = Field(default_factory=lambda: ["?", ""])
+    sample_rows: int | None = Field(
+        default=None, gt=0, description="Seeded random sample per file, for quick runs."
+    )
+
+
+class Target(StrictModel):
+    """The label column and how its raw values map to 0/1."""
+
+    column: str
+    positive_label: str
+    negative_label: str
+    strip_characters: str = Field(
+        default="", description="Characters stripped from both ends of a raw label."
+    )
+    case_sensitive: bool = True
+
+    @model_validator(mode="after")
+    def _labels_differ(self) -> Target:
+        if self.normalise(self.positive_label) == self.normalise(self.negative_label):
+            raise ValueError("positive_label and negative_label are the same after normalisation")
+        return self
+
+    def normalise(self, label: str) -> str:
+        """Return a raw label as it is compared with the declared labels."""
+        cleaned = label.strip().strip(self.strip_characters).strip()
+        return cleaned if self.case_sensitive else cleaned.lower()
+
+
+class AgeBandSlice(StrictModel):
+    """A derived slice column: a numeric column cut into labelled bands."""
+
+    source_column: str
+    edges: list[float] = Field(min_length=2, description="Band edges, left-closed.")
+    labels: list[str]
+
+    @model_validator(mode="after")
+    def _labels_match_edges(self) -> AgeBandSlice:
+        if len(self.labels) != len(self.edges) - 1:
+            raise ValueError(
+                f"needs {len(self.edges) - 1} labels for {len(self.edges)} edges, got {len(self.labels)}"
+            )
+        if sorted(self.edges) != self.edges:
+            raise ValueError("edges must increase")
+        return self
+
+
+class SplitPolicy(StrictModel):
+    """How rows become train, validation and test."""
+
+    test_share: float = Field(default=0.2, gt=0, lt=1, description="Used only without a test file.")
+    validation_share: float = Field(default=0.2, gt=0, lt=1)
+    drop_duplicate_rows: bool = False
+
+
+class ProblemSpec(StrictModel):
+    """The whole problem: data, target, features, slices, split and seed."""
+
+    seed: int
+    raw: RawSource
+    target: Target
+    numeric_features: list[str]
+    categorical_features: list[str]
+    dropped_columns: dict[str, str] = Field(
+        default_factory=dict, description="Column -> why it is not a feature."
+    )
+    missing_values: dict[str, MissingPolicy] = Field(
+        default_factory=dict, description="Per-column policy; others use the defaults."
+    )
+    default_missing_numeric: MissingPolicy = "flag_and_median"
+    default_missing_categorical: MissingPolicy = "category"
+    missing_category: str = "(missing)"
+    protected_attributes: list[str] = Field(default_factory=list)
+    banded_columns: dict[str, AgeBandSlice] = Field(default_factory=dict)
+    slices: list[str] = Field(default_factory=list, description="Columns to slice metrics by.")
+    split: SplitPolicy = SplitPolicy()
+
+    @field_validator("numeric_features", "categorical_features")
+    @classmethod
+    def _snake_case_names(cls, names: list[str]) -> list[str]:
+        bad = [n for n in names if snake_case(n) != n]
+        if bad:
+            raise ValueError(f"feature names are snake_case after loading; got {bad}")
+        return names
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProblemSpec:
+        features = self.numeric_features + self.categorical_features
+        if not features:
+            raise ValueError("declare at least one feature")
+        overlap = set(self.numeric_features) & set(self.categorical_features)
+        if overlap:
+            raise ValueError(f"columns both numeric and categorical: {sorted(overlap)}")
+        if self.target_column in features:
+            raise ValueError(f"target column {self.target_column!r} is also a feature")
+        for band, rule in self.banded_columns.items():
+            if rule.source_column not in self.numeric_features:
+                raise ValueError(
+                    f"banded_columns.{band}.source_column {rule.source_column!r} is not a numeric feature"
+                )
+        known = set(features) | set(self.banded_columns)
+        for key in ("protected_attributes", "slices"):
+            unknown = [c for c in getattr(self, key) if c not in known]
+            if unknown:
+                raise ValueError(
+                    f"{key} names unknown columns {unknown}; known: features and banded_columns"
+                )
+        undeclared = [c for c in self.missing_values if c not in features]
+        if undeclared:
+            raise ValueError(f"missing_values names columns that are not features: {undeclared}")
+        for column in self.numeric_features:
+            if self.missing_policy(column) in ("category", "most_frequent"):
+                raise ValueError(f"missing_values.{column}: numeric columns take median, mean or flag_and_median")
+        for column in self.categorical_features:
+            if self.missing_policy(column) not in ("category", "most_frequent"):
+                raise ValueError(f"missing_values.{column}: categorical columns take category or most_frequent")
+        return self
+
+    @property
+    def target_column(self) -> str:
+        """The label column's name after loading (snake_case)."""
+        return snake_case(self.target.column)
+
+    @property
+    def features(self) -> list[str]:
+        """Every model input column, numeric first."""
+        return self.numeric_features + self.categorical_features
+
+    @property
+    def slice_columns(self) -> list[str]:
+        """Slice and protected-attribute columns, each once, in declaration order."""
+        return list(dict.fromkeys(self.slices + self.protected_attributes))
+
+    def missing_policy(self, column: str) -> MissingPolicy:
+        """Return the declared missing-value policy for a feature column."""
+        if column in self.missing_values:
+            return self.missing_values[column]
+        if column in self.numeric_features:
+            return self.default_missing_numeric
+        return self.default_missing_categorical
+
+    def model_columns(self) -> list[str]:
+        """Columns a fitted model receives: the features plus the missing flags the policy adds."""
+        flags = [f"{c}_missing" for c in self.numeric_features if self.missing_policy(c) == "flag_and_median"]
+        return self.features + flags
