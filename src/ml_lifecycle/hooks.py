@@ -9,15 +9,18 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
+from kedro.validation.parameter_validator import ParameterValidator
+
+from ml_lifecycle.pipeline_registry import lifecycle_pipeline
 
 logger = logging.getLogger(__name__)
 
 
 class ProduceMissingUpstreamHook:
-    """Run the upstream nodes of any persisted pipeline input that does not exist yet.
+    """Before a run, produce any persisted input of the pipeline that has never been saved.
 
     So each named pipeline (`kedro run --pipeline=evaluation`) works on a fresh clone, and
-    reuses the latest saved upstream outputs (the champion, the splits) when they exist.
+    otherwise reuses the latest saved upstream outputs (the splits, the champion).
     """
 
     def __init__(self) -> None:
@@ -29,25 +32,24 @@ class ProduceMissingUpstreamHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
-        from kedro.framework.project import pipelines  # noqa: PLC0415 - registry loads lazily
-
         missing = sorted(
             name
             for name in pipeline.inputs()
             if not name.startswith("params:")
-            and name != "parameters"
             and name in catalog
             and not isinstance(catalog[name], MemoryDataset)
             and not catalog.exists(name)
         )
-        upstream = pipelines["__default__"]
-        producible = [name for name in missing if name in upstream.all_outputs()]
+        lifecycle = lifecycle_pipeline()
+        producible = [name for name in missing if name in lifecycle.all_outputs()]
         if not producible:
             return
-        logger.info("Upstream output(s) %s not saved yet: producing them first.", producible)
-        upstream = upstream.to_outputs(*producible)
-        # Parameters in the catalog are validated only for the requested pipeline's nodes;
-        # the upstream nodes get theirs validated the same way, for every pipeline.
-        for name, value in self._context.params.items():
-            catalog[f"params:{name}"] = value
+        upstream = lifecycle.to_outputs(*producible)
+        logger.info("Not saved yet: %s. Running the %d upstream node(s) that produce them first.",
+                    ", ".join(producible), len(upstream.nodes))
+        # Kedro validated typed parameters for the requested pipeline only; validate the
+        # upstream nodes' parameters the same way before they run.
+        params = ParameterValidator({"upstream": upstream}).validate_raw_params(self._context.params)
+        for key, value in params.items():
+            catalog[f"params:{key}"] = value
         SequentialRunner().run(upstream, catalog)

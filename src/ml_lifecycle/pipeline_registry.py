@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
@@ -9,8 +11,20 @@ LIFECYCLE_ORDER = ["data_processing", "modeling", "evaluation", "monitoring", "i
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register every pipeline; `__default__` runs the whole lifecycle except batch inference."""
+    """Register every pipeline; `__default__` is the whole lifecycle in order."""
     pipelines = find_pipelines(raise_errors=True)
-    lifecycle = [pipelines[name] for name in LIFECYCLE_ORDER if name in pipelines and name != "inference"]
-    pipelines["__default__"] = sum(lifecycle, Pipeline([]))
+    pipelines["__default__"] = sum(
+        (pipelines[name] for name in LIFECYCLE_ORDER if name in pipelines), Pipeline([])
+    )
     return pipelines
+
+
+def lifecycle_pipeline() -> Pipeline:
+    """Return every lifecycle pipeline, whichever ones the CLI asked Kedro to load."""
+    found = []
+    for name in LIFECYCLE_ORDER:
+        try:
+            found.append(import_module(f"{__package__}.pipelines.{name}").create_pipeline())
+        except ModuleNotFoundError:
+            continue
+    return sum(found, Pipeline([]))

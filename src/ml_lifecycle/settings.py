@@ -10,4 +10,6 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # Environments (conf/test, conf/local) override single nested parameters, not whole blocks.
+    "merge_strategy": {"parameters": "soft"},
 }

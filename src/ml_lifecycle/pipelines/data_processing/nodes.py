@@ -5,10 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pandas as pd
+from kedro.io import DatasetError
 from sklearn.model_selection import train_test_split
 
 from ml_lifecycle import rows
 from ml_lifecycle.spec import ProblemSpec
+
+
+def _load_raw_file(load: Callable[[], pd.DataFrame], path: str) -> pd.DataFrame:
+    """Return a raw file's rows; an empty file is a data error naming the file, not a parser error."""
+    try:
+        return load()
+    except DatasetError as error:
+        if isinstance(error.__cause__, pd.errors.EmptyDataError):
+            raise rows.DataValidationError(f"{path}: the file is empty (rule: non-empty)") from error
+        raise
 
 
 def standardise_raw_rows(raw_files: dict[str, Callable[[], pd.DataFrame]], spec: ProblemSpec) -> pd.DataFrame:
@@ -21,7 +32,7 @@ def standardise_raw_rows(raw_files: dict[str, Callable[[], pd.DataFrame]], spec:
             raise rows.DataValidationError(
                 f"{path}: file not found (problem.raw); files present: {sorted(raw_files)}"
             )
-        frame = rows.standardise(raw_files[file](), spec, path)
+        frame = rows.standardise(_load_raw_file(raw_files[file], path), spec, path)
         if spec.raw.sample_rows is not None and len(frame) > spec.raw.sample_rows:
             frame = frame.sample(n=spec.raw.sample_rows, random_state=spec.seed).sort_index()
         frames.append(frame)
@@ -43,10 +54,14 @@ def validate_rows(standardised_rows: pd.DataFrame, spec: ProblemSpec) -> pd.Data
     typed[rows.SOURCE_COLUMN] = files
     train_labels = typed.loc[files == f"{spec.raw.folder}/{spec.raw.train_file}", target].dropna()
     if set(train_labels.unique()) != {0, 1}:
+        found = {
+            spec.target.positive_label: int((train_labels == 1).sum()),
+            spec.target.negative_label: int((train_labels == 0).sum()),
+        }
         raise rows.DataValidationError(
             f"{spec.raw.folder}/{spec.raw.train_file}: column {target!r} must hold both classes "
-            f"({spec.target.positive_label!r} and {spec.target.negative_label!r}); found "
-            f"{train_labels.value_counts().to_dict()} (rule: both classes present)"
+            f"({spec.target.positive_label!r} and {spec.target.negative_label!r}); found {found} "
+            "(rule: both classes present)"
         )
     return typed
 

@@ -1,0 +1,212 @@
+"""Model building blocks: estimators declared in config, preprocessing inside each model, the rule baseline and the deployed model.
+
+Every model is one scikit-learn-compatible object whose `predict_proba` takes the spec's model
+columns as `data_processing` outputs them; preprocessing lives inside it, so it is fitted
+inside each CV fold only and travels with the model to inference and serving.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from ml_lifecycle.spec import ProblemSpec
+
+Encoding = Literal["onehot_scaled", "ordinal", "native", "none"]
+
+
+def resolve_estimator_class(path: str) -> type:
+    """Return the class named by a dotted import path, or raise naming the path."""
+    module_name, _, class_name = path.rpartition(".")
+    try:
+        estimator_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ValueError(f"estimator {path!r} cannot be imported ({error})") from None
+    if not hasattr(estimator_class, "fit") or not hasattr(estimator_class, "predict_proba"):
+        raise ValueError(f"estimator {path!r} is not a classifier with fit and predict_proba")
+    return estimator_class
+
+
+def make_estimator(path: str, params: dict[str, Any]) -> BaseEstimator:
+    """Return the declared estimator with its params, checked by the estimator's own validation."""
+    estimator_class = resolve_estimator_class(path)
+    try:
+        estimator = estimator_class(**params)
+        if hasattr(estimator, "_validate_params"):  # scikit-learn's parameter constraints
+            estimator._validate_params()
+        elif estimator_class.__module__.startswith("catboost"):
+            # CatBoost checks values only when training starts; its checker runs that step now.
+            from catboost._catboost import _check_train_params  # noqa: PLC0415
+
+            _check_train_params(estimator.get_params())
+    except Exception as error:  # each library raises its own type; all mean a bad parameter
+        raise ValueError(f"estimator {path!r} rejects params {params}: {error}") from None
+    return estimator
+
+
+def _preprocessor(encoding: Encoding, spec: ProblemSpec) -> ColumnTransformer:
+    """Return the column transformer for an encoding; categorical columns come first."""
+    numeric = [c for c in spec.model_columns() if c not in spec.categorical_features]
+    categorical = spec.categorical_features
+    if encoding == "onehot_scaled":
+        encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=10, sparse_output=False)
+        numeric_step: Any = StandardScaler()
+    else:
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
+        numeric_step = "passthrough"
+    return ColumnTransformer(
+        [("categorical", encoder, categorical), ("numeric", numeric_step, numeric)],
+        verbose_feature_names_out=False,
+    )
+
+
+def build_model(path: str, params: dict[str, Any], encoding: Encoding, spec: ProblemSpec) -> BaseEstimator:
+    """Return an unfitted model (preprocessing + estimator) that takes the spec's model columns."""
+    estimator = make_estimator(path, params)
+    if encoding == "native":
+        # CatBoost-style estimators read categorical columns by name, untouched.
+        estimator.set_params(cat_features=spec.categorical_features)
+        return Pipeline([("columns", ColumnSelector(spec.model_columns())), ("estimator", estimator)])
+    if encoding == "none":
+        return Pipeline([("columns", ColumnSelector(spec.model_columns())), ("estimator", estimator)])
+    if "categorical_features" in estimator.get_params() and encoding == "ordinal":
+        # HistGradientBoosting: treat the ordinal codes of the leading categorical block as categories.
+        estimator.set_params(categorical_features=list(range(len(spec.categorical_features))))
+    return Pipeline(
+        [
+            ("columns", ColumnSelector(spec.model_columns())),
+            ("preprocess", _preprocessor(encoding, spec)),
+            ("estimator", estimator),
+        ]
+    )
+
+
+def unfitted_copy(model: BaseEstimator) -> BaseEstimator:
+    """Return an independent copy of an unfitted model.
+
+    sklearn's `clone` refuses CatBoost, whose `get_params` returns a copy of `cat_features`;
+    a deep copy of an unfitted model is the same fresh estimator.
+    """
+    return copy.deepcopy(model)
+
+
+class ColumnSelector(BaseEstimator):
+    """Keep the model columns, in order, so callers may pass wider frames (target, slices)."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> ColumnSelector:
+        """Check that the declared columns are present."""
+        self.transform(X)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Return the declared columns of `X`, raising naming any that are missing."""
+        absent = [c for c in self.columns if c not in X.columns]
+        if absent:
+            raise ValueError(f"model input lacks column(s) {absent}")
+        return X[self.columns]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the selected column names."""
+        return np.asarray(self.columns, dtype=object)
+
+
+class RuleClassifier(ClassifierMixin, BaseEstimator):
+    """A human rule (a pandas query) as a classifier: the positive rate of rows it picks or not.
+
+    No library estimator turns a declared rule into probabilities; learning the two rates on
+    the training rows makes the rule a fair, proper-scoring baseline.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {"rule": [str]}
+
+    def __init__(self, rule: str = "") -> None:
+        self.rule = rule
+
+    def _matches(self, X: pd.DataFrame) -> np.ndarray:
+        try:
+            return X.eval(self.rule).to_numpy(dtype=bool)
+        except Exception as error:
+            raise ValueError(f"rule {self.rule!r} cannot be evaluated on the features: {error}") from None
+
+    def fit(self, X: pd.DataFrame, y: Any) -> RuleClassifier:
+        """Learn the positive rate among rows the rule picks and among the rest."""
+        picked, y = self._matches(X), np.asarray(y)
+        prior = y.mean()
+        self.rate_if_true_ = float(y[picked].mean()) if picked.any() else prior
+        self.rate_if_false_ = float(y[~picked].mean()) if (~picked).any() else prior
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Return [P(negative), P(positive)] from the rule's learned rates."""
+        check_is_fitted(self, "rate_if_true_")
+        positive = np.where(self._matches(X), self.rate_if_true_, self.rate_if_false_)
+        return np.column_stack([1 - positive, positive])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Return the rule's decision at 0.5."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+class SoftVotingEnsemble(ClassifierMixin, BaseEstimator):
+    """The mean of fitted members' probabilities (each member keeps its own preprocessing).
+
+    scikit-learn's VotingClassifier refits members on one shared input matrix; our members each
+    carry their own preprocessing, so averaging fitted pipelines is the direct form.
+    """
+
+    def __init__(self, members: list[tuple[str, BaseEstimator]] | None = None) -> None:
+        self.members = members
+
+    def fit(self, X: pd.DataFrame, y: Any) -> SoftVotingEnsemble:
+        """Fit a clone of every member."""
+        self.fitted_members_ = [(name, unfitted_copy(model).fit(X, y)) for name, model in self.members]
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Return the members' mean probabilities."""
+        check_is_fitted(self, "fitted_members_")
+        return np.mean([model.predict_proba(X) for _, model in self.fitted_members_], axis=0)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Return the decision at 0.5."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+class ScoringModel(ClassifierMixin, BaseEstimator):
+    """What is deployed: a fitted model (possibly calibrated, e.g. CalibratedClassifierCV) and its decision threshold."""
+
+    def __init__(self, model: Any = None, threshold: float = 0.5, description: str = "") -> None:
+        self.model = model
+        self.threshold = threshold
+        self.description = description
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([0, 1])
+
+    def fit(self, X: pd.DataFrame, y: Any) -> ScoringModel:
+        """Refit the wrapped model; the threshold is kept."""
+        self.model = unfitted_copy(self.model).fit(X, y)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Return [P(negative), P(positive)] from the wrapped model."""
+        return self.model.predict_proba(X)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Return the decision at the stored threshold."""
+        return (self.predict_proba(X)[:, 1] >= self.threshold).astype(int)

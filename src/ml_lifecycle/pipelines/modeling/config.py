@@ -1,0 +1,113 @@
+"""Typed modeling configuration (`conf/base/parameters_modeling.yml`, key `modeling`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ml_lifecycle.estimators import Encoding, make_estimator
+from ml_lifecycle.metrics import METRICS
+from ml_lifecycle.spec import StrictModel
+
+
+class ModelConfig(StrictModel):
+    """One model: an estimator by import path, its params, its encoding and search space."""
+
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    encoding: Encoding = "ordinal"
+    search_space: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Param -> values to sample from; empty: no search."
+    )
+    early_stopping_rounds: int | None = Field(
+        default=None, gt=0, description="Early stopping on the validation split (CatBoost)."
+    )
+    sanity_params: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides for the small-batch check, e.g. lifting regularisation."
+    )
+    learning_curve: bool = True
+
+    @model_validator(mode="after")
+    def _estimator_accepts_params(self) -> ModelConfig:
+        make_estimator(self.estimator, self.params)
+        make_estimator(self.estimator, self.params | self.sanity_params)
+        for name, values in self.search_space.items():
+            if not values:
+                raise ValueError(f"search_space.{name} is empty")
+            for value in values:
+                make_estimator(self.estimator, self.params | {name: value})
+        return self
+
+
+class SearchConfig(StrictModel):
+    """The hyper-parameter search budget, shared by every candidate with a search space."""
+
+    trials: int = Field(default=8, gt=0, description="Sampled settings per candidate.")
+    time_budget_seconds: float = Field(default=120, gt=0, description="Per candidate; stops sampling.")
+
+
+class EnsembleConfig(StrictModel):
+    """A soft-voting ensemble of the best candidates."""
+
+    enabled: bool = True
+    members: int = Field(default=3, ge=2)
+
+
+class ChampionConstraints(StrictModel):
+    """What a champion must satisfy beyond being best on the primary metric."""
+
+    margin_over_baselines: float = Field(default=0.0, ge=0, description="In primary-metric units.")
+    max_predict_ms_per_1000_rows: float = Field(default=1000, gt=0)
+    require_sanity_pass: bool = True
+
+
+class SanityConfig(StrictModel):
+    """The small-batch overfit check run before anything else."""
+
+    batch_rows: int = Field(default=64, ge=8)
+    min_train_accuracy: float = Field(default=0.95, gt=0, le=1)
+
+
+class ModelingConfig(StrictModel):
+    """Baselines, candidates, CV, search, ensemble and champion rules."""
+
+    primary_metric: str = "log_loss"
+    cv_folds: int = Field(default=5, ge=2)
+    baselines: dict[str, ModelConfig]
+    candidates: dict[str, ModelConfig]
+    search: SearchConfig = SearchConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
+    champion: ChampionConstraints = ChampionConstraints()
+    sanity: SanityConfig = SanityConfig()
+    learning_curve_fractions: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0])
+    timing_rows: int = Field(default=1000, gt=0, description="Rows per predict-latency measurement.")
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        if name not in METRICS:
+            raise ValueError(f"unknown primary_metric {name!r}; choose one of {sorted(METRICS)}")
+        return name
+
+    @field_validator("learning_curve_fractions")
+    @classmethod
+    def _fractions(cls, fractions: list[float]) -> list[float]:
+        if not fractions or any(not 0 < f <= 1 for f in fractions):
+            raise ValueError("learning_curve_fractions must be in (0, 1]")
+        return sorted(fractions)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> ModelingConfig:
+        shared = set(self.baselines) & set(self.candidates)
+        if shared or "ensemble" in set(self.baselines) | set(self.candidates):
+            raise ValueError(f"model names must be unique and not 'ensemble': {sorted(shared)}")
+        if not self.candidates:
+            raise ValueError("declare at least one candidate")
+        return self
+
+    def models(self) -> dict[str, tuple[Literal["baseline", "candidate"], ModelConfig]]:
+        """Return every declared model with its role, baselines first."""
+        return {n: ("baseline", m) for n, m in self.baselines.items()} | {
+            n: ("candidate", m) for n, m in self.candidates.items()
+        }

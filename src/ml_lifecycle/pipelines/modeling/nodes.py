@@ -1,0 +1,437 @@
+"""Model selection: sanity check, tuning, cross-validated leaderboard, ensemble, champion."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import pickle
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import ParameterSampler, StratifiedKFold
+
+from ml_lifecycle.estimators import ScoringModel, SoftVotingEnsemble, build_model, resolve_estimator_class
+from ml_lifecycle.experiment_log import as_json
+from ml_lifecycle.metrics import METRICS, score_all
+from ml_lifecycle.pipelines.modeling.config import ModelConfig, ModelingConfig
+from ml_lifecycle.spec import ProblemSpec
+
+logger = logging.getLogger(__name__)
+
+
+def _seeded_params(config: ModelConfig, params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Return `params` with the project seed set on whichever seed argument the estimator has."""
+    accepted = inspect.signature(resolve_estimator_class(config.estimator).__init__).parameters
+    seed_arg = next((a for a in ("random_seed", "random_state") if a in accepted), None)
+    return params if seed_arg is None or seed_arg in params else params | {seed_arg: seed}
+
+
+def _model(config: ModelConfig, spec: ProblemSpec, params: dict[str, Any] | None = None) -> BaseEstimator:
+    """Return the unfitted model for a config, with tuned params when given, seeded."""
+    chosen = config.params | (params or {})
+    return build_model(config.estimator, _seeded_params(config, chosen, spec.seed), config.encoding, spec)
+
+
+def _fit(model: BaseEstimator, config: ModelConfig, X: pd.DataFrame, y: pd.Series,
+         eval_rows: pd.DataFrame | None = None) -> BaseEstimator:
+    """Fit a model; with early stopping on `eval_rows` when its config declares it."""
+    if config.early_stopping_rounds and eval_rows is not None:
+        return model.fit(
+            X, y,
+            estimator__eval_set=(model[:-1].fit_transform(eval_rows), eval_rows[y.name]),
+            estimator__early_stopping_rounds=config.early_stopping_rounds,
+        )
+    return model.fit(X, y)
+
+
+def _predict_ms_per_1000(model: BaseEstimator, rows: pd.DataFrame, timing_rows: int) -> float:
+    """Return the median time, in ms, to score 1,000 rows (3 repeats on `timing_rows` rows)."""
+    sample = rows.iloc[:timing_rows]
+    durations = []
+    for _ in range(3):
+        start = time.perf_counter()
+        model.predict_proba(sample)
+        durations.append(time.perf_counter() - start)
+    return float(np.median(durations) * 1000 * 1000 / len(sample))
+
+
+def check_small_batch_overfit(train_split: pd.DataFrame, config: ModelingConfig, spec: ProblemSpec) -> pd.DataFrame:
+    """Return, per candidate, its training accuracy on one small batch and whether it overfits it."""
+    batch = train_split.groupby(spec.target_column, group_keys=False).sample(
+        n=config.sanity.batch_rows // 2, random_state=spec.seed
+    )
+    records = []
+    for name, candidate in config.candidates.items():
+        model = _model(candidate, spec, candidate.sanity_params).fit(batch, batch[spec.target_column])
+        decisions = model.predict_proba(batch)[:, 1] >= 0.5
+        accuracy = float((decisions == batch[spec.target_column]).mean())
+        records.append({
+            "model": name,
+            "batch_rows": len(batch),
+            "train_accuracy": round(accuracy, 4),
+            "sanity_passed": accuracy >= config.sanity.min_train_accuracy,
+        })
+        logger.info("Sanity check %s: accuracy %.3f on %d rows", name, accuracy, len(batch))
+    return pd.DataFrame(records)
+
+
+def tune_candidates(train_split: pd.DataFrame, validation_split: pd.DataFrame,
+                    config: ModelingConfig, spec: ProblemSpec) -> dict[str, Any]:
+    """Return each candidate's best params from a seeded random search scored on the validation split."""
+    metric = METRICS[config.primary_metric]
+    y, y_val = train_split[spec.target_column], validation_split[spec.target_column]
+    tuned: dict[str, Any] = {}
+    for name, candidate in config.candidates.items():
+        settings = [{}]
+        if candidate.search_space:
+            settings = list(ParameterSampler(candidate.search_space, n_iter=config.search.trials, random_state=spec.seed))
+        trials, started = [], time.perf_counter()
+        for params in settings:
+            if trials and time.perf_counter() - started > config.search.time_budget_seconds:
+                break
+            model = _fit(_model(candidate, spec, params), candidate, train_split, y, validation_split)
+            score = metric(y_val, model.predict_proba(validation_split)[:, 1])
+            trial = {"params": params, config.primary_metric: score}
+            if candidate.early_stopping_rounds:
+                trial["params"] = params | {"iterations": int(model[-1].get_best_iteration()) + 1}
+                trial["iteration_curves"] = model[-1].get_evals_result()
+            trials.append(trial)
+            logger.info("Tuning %s trial %d: %s=%.4f %s", name, len(trials), config.primary_metric, score, params)
+        best = min(trials, key=lambda t: t[config.primary_metric] * (-1 if metric.greater_is_better else 1))
+        tuned[name] = {"best_params": best["params"], "iteration_curves": best.get("iteration_curves"),
+                       "trials": [{k: v for k, v in t.items() if k != "iteration_curves"} for t in trials],
+                       "seconds": round(time.perf_counter() - started, 2)}
+    return tuned
+
+
+def cross_validate_models(train_split: pd.DataFrame, tuned: dict[str, Any],
+                          config: ModelingConfig, spec: ProblemSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return per-fold metrics and timings of every baseline and tuned candidate, and out-of-fold probabilities."""
+    y = train_split[spec.target_column]
+    folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=spec.seed)
+    records, out_of_fold = [], pd.DataFrame(index=train_split.index)
+    out_of_fold["fold"] = -1
+    for fold, (fit_idx, held_idx) in enumerate(folds.split(train_split, y)):
+        out_of_fold.iloc[held_idx, 0] = fold
+        fit_rows, held_rows = train_split.iloc[fit_idx], train_split.iloc[held_idx]
+        for name, (role, model_config) in config.models().items():
+            params = tuned.get(name, {}).get("best_params")
+            start = time.perf_counter()
+            model = _model(model_config, spec, params).fit(fit_rows, y.iloc[fit_idx])
+            fit_seconds = time.perf_counter() - start
+            proba = model.predict_proba(held_rows)[:, 1]
+            out_of_fold.loc[held_rows.index, name] = proba
+            records.append({
+                "model": name, "role": role, "fold": fold,
+                **score_all(y.iloc[held_idx], proba),
+                "fit_seconds": fit_seconds,
+                "predict_ms_per_1000_rows": _predict_ms_per_1000(model, held_rows, config.timing_rows),
+                "size_bytes": len(pickle.dumps(model)),
+            })
+            logger.info("CV fold %d %s: %s=%.4f", fold, name, config.primary_metric, records[-1][config.primary_metric])
+    return pd.DataFrame(records), out_of_fold
+
+
+def cross_validate_ensemble(fold_metrics: pd.DataFrame, out_of_fold: pd.DataFrame, sanity: pd.DataFrame,
+                            train_split: pd.DataFrame, config: ModelingConfig, spec: ProblemSpec) -> tuple[pd.DataFrame, list[str]]:
+    """Return fold metrics with the soft-voting ensemble of the best candidates added, and its members.
+
+    Members are fitted on the same folds, so averaging their out-of-fold probabilities gives the
+    ensemble's exact cross-validated predictions without fitting anything again.
+    """
+    if not config.ensemble.enabled:
+        return fold_metrics, []
+    metric = METRICS[config.primary_metric]
+    passed = set(sanity.loc[sanity["sanity_passed"], "model"])
+    candidates = fold_metrics[(fold_metrics["role"] == "candidate") & fold_metrics["model"].isin(passed)]
+    means = candidates.groupby("model")[config.primary_metric].mean()
+    members = list(means.sort_values(ascending=not metric.greater_is_better).index[: config.ensemble.members])
+    if len(members) < 2:
+        return fold_metrics, []
+    y = train_split[spec.target_column]
+    records = []
+    for fold, rows in out_of_fold.groupby("fold"):
+        member_folds = fold_metrics[(fold_metrics["fold"] == fold) & fold_metrics["model"].isin(members)]
+        proba = rows[members].mean(axis=1)
+        records.append({
+            "model": "ensemble", "role": "ensemble", "fold": fold,
+            **score_all(y.loc[rows.index], proba),
+            **member_folds[["fit_seconds", "predict_ms_per_1000_rows", "size_bytes"]].sum().to_dict(),
+        })
+    return pd.concat([fold_metrics, pd.DataFrame(records)], ignore_index=True), members
+
+
+def build_leaderboard(fold_metrics: pd.DataFrame, sanity: pd.DataFrame, config: ModelingConfig) -> pd.DataFrame:
+    """Return one row per model: mean and std of each metric, timings, size, sanity and champion eligibility."""
+    metric = METRICS[config.primary_metric]
+    grouped = fold_metrics.groupby(["model", "role"], sort=False)
+    table = grouped[list(METRICS)].agg(["mean", "std"])
+    table.columns = [f"{name}_{stat}" for name, stat in table.columns]
+    table = table.join(grouped[["fit_seconds", "predict_ms_per_1000_rows", "size_bytes"]].mean()).reset_index()
+    table = table.merge(sanity[["model", "train_accuracy", "sanity_passed"]], on="model", how="left")
+    table["sanity_passed"] = table["sanity_passed"].astype("boolean")
+    primary = table[f"{config.primary_metric}_mean"]
+    best_baseline = primary[table["role"] == "baseline"]
+    best_baseline = best_baseline.max() if metric.greater_is_better else best_baseline.min()
+    margin = config.champion.margin_over_baselines
+    table["beats_baselines"] = (primary > best_baseline + margin) if metric.greater_is_better else (primary < best_baseline - margin)
+    sanity_ok = table["sanity_passed"].fillna(True) | (not config.champion.require_sanity_pass)
+    fast_enough = table["predict_ms_per_1000_rows"] <= config.champion.max_predict_ms_per_1000_rows
+    table["eligible"] = (table["role"] != "baseline") & table["beats_baselines"] & sanity_ok & fast_enough
+    table = table.sort_values(f"{config.primary_metric}_mean", ascending=not metric.greater_is_better)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table.reset_index(drop=True).round(6)
+
+
+def plot_leaderboard(leaderboard: pd.DataFrame, config: ModelingConfig) -> go.Figure:
+    """Return a bar chart of the primary metric and ROC AUC (mean +- std) per model."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=[f"{config.primary_metric} (CV)", "ROC AUC (CV)"])
+    colours = {"baseline": "#9e9e9e", "candidate": "#1f77b4", "ensemble": "#ff7f0e"}
+    for column, metric in enumerate([config.primary_metric, "roc_auc"], start=1):
+        figure.add_trace(
+            go.Bar(
+                x=leaderboard["model"], y=leaderboard[f"{metric}_mean"],
+                error_y={"type": "data", "array": leaderboard[f"{metric}_std"]},
+                marker_color=[colours[r] for r in leaderboard["role"]], showlegend=False,
+            ),
+            row=1, col=column,
+        )
+    figure.update_layout(title="Leaderboard: grey baselines, blue candidates, orange ensemble")
+    return figure
+
+
+def compute_training_curves(train_split: pd.DataFrame, validation_split: pd.DataFrame, tuned: dict[str, Any],
+                            config: ModelingConfig, spec: ProblemSpec) -> pd.DataFrame:
+    """Return metrics per training step: per-iteration curves for early-stopped models, learning curves for the rest."""
+    y, y_val = train_split[spec.target_column], validation_split[spec.target_column]
+    metric = METRICS[config.primary_metric]
+    records = []
+    for name, (_, model_config) in config.models().items():
+        params = tuned.get(name, {}).get("best_params")
+        curves = tuned.get(name, {}).get("iteration_curves")
+        if curves:  # recorded by the early-stopped fit of the best tuning trial
+            for split, history in curves.items():
+                for loss_name, values in history.items():
+                    records += [{"model": name, "curve": "iteration", "step": i + 1, "split": "train" if split == "learn" else "validation",
+                                 "metric": loss_name, "value": v} for i, v in enumerate(values)]
+        elif model_config.learning_curve:
+            for fraction in config.learning_curve_fractions:
+                subset = train_split if fraction == 1 else train_split.groupby(spec.target_column, group_keys=False).sample(
+                    frac=fraction, random_state=spec.seed)
+                model = _model(model_config, spec, params).fit(subset, subset[spec.target_column])
+                for split, rows, labels in (("train", subset, subset[spec.target_column]), ("validation", validation_split, y_val)):
+                    records.append({"model": name, "curve": "training_rows", "step": len(subset), "split": split,
+                                    "metric": config.primary_metric, "value": metric(labels, model.predict_proba(rows)[:, 1])})
+    return pd.DataFrame(records)
+
+
+def plot_training_curves(training_curves: pd.DataFrame) -> go.Figure:
+    """Return learning curves (metric vs training rows) and per-iteration curves, one panel each."""
+    panels = list(training_curves.groupby(["curve", "metric"], sort=False).groups)
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[
+        f"{metric} vs {'iteration' if curve == 'iteration' else 'training rows'}" for curve, metric in panels])
+    for column, (curve, metric) in enumerate(panels, start=1):
+        panel = training_curves[(training_curves["curve"] == curve) & (training_curves["metric"] == metric)]
+        for (model, split), line in panel.groupby(["model", "split"], sort=False):
+            figure.add_trace(go.Scatter(x=line["step"], y=line["value"], name=f"{model} ({split})",
+                                        line={"dash": "dot" if split == "train" else "solid"}, mode="lines"),
+                             row=1, col=column)
+    figure.update_layout(title="Metrics on each training step (dotted: train, solid: validation)")
+    return figure
+
+
+def select_champion(leaderboard: pd.DataFrame, ensemble_members: list[str], config: ModelingConfig) -> dict[str, Any]:
+    """Return the champion (best eligible model), the runner-up and why others were not chosen."""
+    eligible = leaderboard[leaderboard["eligible"]]
+    fallback = eligible.empty
+    if fallback:  # no candidate beats the baselines: keep the best simple model, and say so
+        eligible = leaderboard[leaderboard["role"] == "baseline"]
+    champion = eligible.iloc[0]
+    others = leaderboard[leaderboard["model"] != champion["model"]]
+    reasons = {}
+    for _, row in others.iterrows():
+        why = []
+        if row["role"] == "baseline":
+            why.append("baseline (the yardstick)")
+        if not row["beats_baselines"] and row["role"] != "baseline":
+            why.append(f"does not beat every baseline by {config.champion.margin_over_baselines}")
+        if row["sanity_passed"] is False:
+            why.append("failed the small-batch overfit check")
+        if row["predict_ms_per_1000_rows"] > config.champion.max_predict_ms_per_1000_rows:
+            why.append(f"predicts slower than {config.champion.max_predict_ms_per_1000_rows} ms per 1,000 rows")
+        if not why:
+            why.append(f"lower {config.primary_metric}")
+        reasons[row["model"]] = "; ".join(why)
+    runner_up = eligible.iloc[1]["model"] if len(eligible) > 1 else (others.iloc[0]["model"] if len(others) else None)
+    return {
+        "champion": champion["model"],
+        "role": champion["role"],
+        "ensemble_members": ensemble_members if champion["model"] == "ensemble" else [],
+        "runner_up": runner_up,
+        "primary_metric": config.primary_metric,
+        "cv_score": float(champion[f"{config.primary_metric}_mean"]),
+        "no_candidate_qualified": fallback,
+        "not_chosen": reasons,
+    }
+
+
+def fit_champion(train_split: pd.DataFrame, selection: dict[str, Any], tuned: dict[str, Any],
+                 config: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
+    """Return the champion refitted on the whole train split (preprocessing inside)."""
+    models = config.models()
+
+    def tuned_model(name: str) -> BaseEstimator:
+        return _model(models[name][1], spec, tuned.get(name, {}).get("best_params"))
+
+    if selection["champion"] == "ensemble":
+        model: BaseEstimator = SoftVotingEnsemble([(m, tuned_model(m)) for m in selection["ensemble_members"]])
+    else:
+        model = tuned_model(selection["champion"])
+    logger.info("Refitting champion %s on %d rows", selection["champion"], len(train_split))
+    return model.fit(train_split, train_split[spec.target_column])
+
+
+def fingerprint_data(train_split: pd.DataFrame, validation_split: pd.DataFrame) -> str:
+    """Return a SHA-256 of the rows the models learned from (train and validation splits)."""
+    digest = hashlib.sha256()
+    for frame in (train_split, validation_split):
+        digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+        digest.update(",".join(frame.columns).encode())
+    return digest.hexdigest()
+
+INTERPRETABILITY = {
+    "prior": "trivial",
+    "rule": "one readable rule",
+    "linear": "one weight per feature value",
+    "tree": "a single readable tree",
+    "ensemble": "opaque; needs importances / SHAP",
+}
+
+
+def _interpretability(estimator_path: str) -> str:
+    """Return a short interpretability label for an estimator class path."""
+    lowered = estimator_path.lower()
+    for key, label in (("dummy", "prior"), ("rule", "rule"), ("linear", "linear"), ("decisiontree", "tree")):
+        if key in lowered:
+            return INTERPRETABILITY[label]
+    return INTERPRETABILITY["ensemble"]
+
+
+def write_selection_rationale(leaderboard: pd.DataFrame, selection: dict[str, Any], sanity: pd.DataFrame,
+                              tuned: dict[str, Any], config: ModelingConfig) -> str:
+    """Return the Markdown 'why this model': quality, latency, size and interpretability against the alternatives."""
+    metric = config.primary_metric
+    by_name = leaderboard.set_index("model")
+    champion = by_name.loc[selection["champion"]]
+    paths = {n: m.estimator for n, (_, m) in config.models().items()}
+
+    def row(name: str) -> str:
+        r = by_name.loc[name]
+        kind = "soft vote of " + ", ".join(selection["ensemble_members"] or ["best candidates"]) if name == "ensemble" else paths[name]
+        label = INTERPRETABILITY["ensemble"] if name == "ensemble" else _interpretability(paths[name])
+        return (f"| {name} | {r['role']} | {r[f'{metric}_mean']:.4f} ± {r[f'{metric}_std']:.4f} | {r['roc_auc_mean']:.4f} | "
+                f"{r['fit_seconds']:.2f} | {r['predict_ms_per_1000_rows']:.1f} | {r['size_bytes'] / 1024:.0f} | {label} | `{kind}` |")
+
+    baselines = leaderboard.loc[leaderboard["role"] == "baseline", "model"].tolist()
+    compared = [selection["champion"]] + ([selection["runner_up"]] if selection["runner_up"] else [])
+    compared += [b for b in baselines if b not in compared]
+    better = "higher" if METRICS[metric].greater_is_better else "lower"
+    lines = [
+        f"# Why `{selection['champion']}`",
+        "",
+        f"Selected by {config.cv_folds}-fold stratified cross-validation on the train split, primary metric "
+        f"**{metric}** ({better} is better); the test split was not read.",
+        "",
+        "| model | role | " + metric + " (mean ± std) | ROC AUC | fit s | predict ms / 1k rows | size KiB | interpretability | estimator |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *[row(n) for n in compared],
+        "",
+    ]
+    if selection["no_candidate_qualified"]:
+        lines.append("**No candidate met the champion constraints**, so the best baseline is kept: a simpler model that is as good is the better choice.")
+    else:
+        best_baseline = by_name.loc[baselines].sort_values(f"{metric}_mean", ascending=better == "lower").iloc[0]
+        gain = abs(champion[f"{metric}_mean"] - best_baseline[f"{metric}_mean"])
+        lines.append(f"- **Quality**: {metric} {champion[f'{metric}_mean']:.4f}, {gain:.4f} better than the best baseline "
+                     f"(`{best_baseline.name}`, {best_baseline[f'{metric}_mean']:.4f}); required margin {config.champion.margin_over_baselines}.")
+    if selection["runner_up"]:
+        runner = by_name.loc[selection["runner_up"]]
+        delta = abs(champion[f"{metric}_mean"] - runner[f"{metric}_mean"])
+        noise = max(champion[f"{metric}_std"], runner[f"{metric}_std"])
+        verdict = "within one fold standard deviation: a close call" if delta < noise else "larger than the fold-to-fold spread"
+        lines += [
+            f"- **Against the runner-up** `{selection['runner_up']}`: {metric} differs by {delta:.4f} ({verdict}); "
+            f"predicts {champion['predict_ms_per_1000_rows'] / max(runner['predict_ms_per_1000_rows'], 1e-9):.1f}x its time per row, "
+            f"is {champion['size_bytes'] / max(runner['size_bytes'], 1):.1f}x its size.",
+        ]
+    lines += [
+        f"- **Latency**: {champion['predict_ms_per_1000_rows']:.1f} ms per 1,000 rows (limit {config.champion.max_predict_ms_per_1000_rows}); "
+        f"**size**: {champion['size_bytes'] / 1024:.0f} KiB; **fit**: {champion['fit_seconds']:.1f} s per fold.",
+        "",
+        "## Not chosen",
+        *[f"- `{name}`: {why}" for name, why in selection["not_chosen"].items()],
+        "",
+        "## Sanity check (fit one small batch; a model that cannot overfit it is broken)",
+        *[f"- `{r.model}`: training accuracy {r.train_accuracy:.3f} on {r.batch_rows} rows -> {'ok' if r.sanity_passed else 'FLAGGED'}"
+          for r in sanity.itertuples()],
+        "",
+        "## Tuned settings",
+        *[f"- `{name}`: {t['best_params']} ({len(t['trials'])} trial(s), {t['seconds']} s)" for name, t in tuned.items()],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build_experiment_record(leaderboard: pd.DataFrame, fold_metrics: pd.DataFrame, training_curves: pd.DataFrame,
+                            tuned: dict[str, Any], selection: dict[str, Any], fingerprint: str,
+                            config: ModelingConfig, spec: ProblemSpec) -> dict[str, Any]:
+    """Return this run's rows for the experiment log: the run, per-fold and mean metrics, curves, timings, trials."""
+    metric_names = list(METRICS)
+    folds = fold_metrics.melt(id_vars=["model", "role", "fold"], value_vars=metric_names, var_name="metric")
+    means = [
+        {"model": r["model"], "role": r["role"], "metric": m, "mean": r[f"{m}_mean"], "std": r[f"{m}_std"]}
+        for _, r in leaderboard.iterrows() for m in metric_names
+    ]
+    trials = [
+        {"model": name, "trial": i, "params_json": as_json(t["params"]), "score": t[config.primary_metric]}
+        for name, result in tuned.items() for i, t in enumerate(result["trials"])
+    ]
+    return {
+        "run": {
+            "data_fingerprint": fingerprint,
+            "primary_metric": config.primary_metric,
+            "champion": selection["champion"],
+            "cv_score": selection["cv_score"],
+            "params_json": as_json({"modeling": config.model_dump(), "problem": spec.model_dump()}),
+        },
+        "fold_metrics": folds.to_dict("records"),
+        "model_metrics": means,
+        "step_metrics": training_curves.to_dict("records"),
+        "timings": leaderboard[["model", "fit_seconds", "predict_ms_per_1000_rows", "size_bytes"]].to_dict("records"),
+        "trials": trials,
+    }
+
+
+def register_champion(champion_model: BaseEstimator, selection: dict[str, Any], leaderboard: pd.DataFrame,
+                      fingerprint: str, spec: ProblemSpec) -> dict[str, Any]:
+    """Return the registry entry that records and promotes the new champion (threshold 0.5 until evaluation sets one)."""
+    row = leaderboard.set_index("model").loc[selection["champion"]]
+    metrics = {c.removesuffix("_mean"): float(row[c]) for c in row.index if c.endswith("_mean")}
+    return {
+        "model": ScoringModel(champion_model, threshold=0.5, description=selection["champion"]),
+        "metadata": {
+            "model": selection["champion"],
+            "stage": "selected",
+            "threshold": 0.5,
+            "cv_metrics": metrics,
+            "data_fingerprint": fingerprint,
+            "feature_columns": spec.model_columns(),
+        },
+        "promote": True,
+        "reason": f"modeling: best eligible by CV {selection['primary_metric']} = {selection['cv_score']:.4f}",
+    }

@@ -1,0 +1,40 @@
+"""splits -> sanity check -> tuning -> CV leaderboard (+ ensemble) -> champion, rationale, experiment log, registry.
+
+The test split is never an input of this pipeline.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from ml_lifecycle.pipelines.modeling import nodes
+
+SPLITS = ["train_split", "validation_split"]
+CONFIG = ["params:modeling", "params:problem"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the modeling pipeline."""
+    return Pipeline(
+        [
+            Node(nodes.check_small_batch_overfit, ["train_split", *CONFIG], "sanity_checks", name="check_small_batch_overfit"),
+            Node(nodes.tune_candidates, [*SPLITS, *CONFIG], "tuning_results", name="tune_candidates"),
+            Node(nodes.cross_validate_models, ["train_split", "tuning_results", *CONFIG],
+                 ["model_fold_metrics", "out_of_fold_predictions"], name="cross_validate_models"),
+            Node(nodes.cross_validate_ensemble,
+                 ["model_fold_metrics", "out_of_fold_predictions", "sanity_checks", "train_split", *CONFIG],
+                 ["cv_fold_metrics", "ensemble_members"], name="cross_validate_ensemble"),
+            Node(nodes.build_leaderboard, ["cv_fold_metrics", "sanity_checks", "params:modeling"], "leaderboard", name="build_leaderboard"),
+            Node(nodes.plot_leaderboard, ["leaderboard", "params:modeling"], "leaderboard_chart", name="plot_leaderboard"),
+            Node(nodes.compute_training_curves, [*SPLITS, "tuning_results", *CONFIG], "training_curves", name="compute_training_curves"),
+            Node(nodes.plot_training_curves, "training_curves", "training_curves_chart", name="plot_training_curves"),
+            Node(nodes.select_champion, ["leaderboard", "ensemble_members", "params:modeling"], "champion_selection", name="select_champion"),
+            Node(nodes.fit_champion, ["train_split", "champion_selection", "tuning_results", *CONFIG], "champion_model", name="fit_champion"),
+            Node(nodes.write_selection_rationale, ["leaderboard", "champion_selection", "sanity_checks", "tuning_results", "params:modeling"],
+                 "champion_rationale", name="write_selection_rationale"),
+            Node(nodes.fingerprint_data, SPLITS, "data_fingerprint", name="fingerprint_data"),
+            Node(nodes.build_experiment_record,
+                 ["leaderboard", "cv_fold_metrics", "training_curves", "tuning_results", "champion_selection", "data_fingerprint", *CONFIG],
+                 "experiment_log", name="build_experiment_record"),
+            Node(nodes.register_champion, ["champion_model", "champion_selection", "leaderboard", "data_fingerprint", "params:problem"],
+                 "champion_registration", name="register_champion"),
+        ]
+    )

@@ -1,0 +1,132 @@
+"""Shared test helpers: throwaway copies of the project and real Kedro runs inside them.
+
+End-to-end tests never touch the repository's own `data/`: they copy the project's
+configuration and raw data into a temporary folder and run Kedro there.
+
+- `copy_project(destination)` makes such a copy; `run_kedro(project, [...])` runs
+  pipelines in it through a real `KedroSession` (environment `test` by default);
+  `project_catalog(project)` opens its catalog to load what a run saved.
+- Fixture `test_project` (session-scoped): one copy shared by the whole test session;
+  tests that need saved outputs run their pipeline into it (upstream outputs that do
+  not exist yet are produced first by the project's hook). Do not edit its config.
+- Fixture `project_copy` (per test): a fresh copy for tests that change configuration
+  or raw files, or that must see a project in which nothing has run yet.
+
+Import the functions with `from tests.conftest import copy_project, run_kedro`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import ProjectMetadata, bootstrap_project
+from kedro.io import DataCatalog
+
+# Kedro's telemetry plugin is installed (a kedro-viz dependency) and the machines are offline.
+os.environ["KEDRO_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "1"
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RAW_LAYER = "01_raw"
+
+
+def data_layers(repo_root: Path = REPO_ROOT) -> list[str]:
+    """Return the names of the repository's data layer folders (`01_raw` ... `08_reporting`)."""
+    return sorted(p.name for p in (repo_root / "data").iterdir() if p.is_dir())
+
+
+def copy_project(destination: Path, repo_root: Path = REPO_ROOT) -> Path:
+    """Copy pyproject.toml, conf/ (without conf/local's files) and data/01_raw into `destination`.
+
+    The other data layers are created empty. `src/` is created empty because
+    `bootstrap_project` requires it; the code that runs is the installed `ml_lifecycle`.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(repo_root / "pyproject.toml", destination / "pyproject.toml")
+    shutil.copytree(
+        repo_root / "conf",
+        destination / "conf",
+        ignore=lambda folder, names: names if Path(folder).name == "local" else [],
+        # plain copies: the repository's raw files are read-only, test copies may be edited
+        copy_function=shutil.copyfile,
+    )
+    shutil.copytree(
+        repo_root / "data" / RAW_LAYER,
+        destination / "data" / RAW_LAYER,
+        copy_function=shutil.copyfile,
+    )
+    for layer in data_layers(repo_root):
+        (destination / "data" / layer).mkdir(exist_ok=True)
+    (destination / "src").mkdir(exist_ok=True)
+    return destination
+
+
+@contextlib.contextmanager
+def inside_project(project_path: Path) -> Iterator[ProjectMetadata]:
+    """Bootstrap the project at `project_path` with it as the working directory, then restore.
+
+    Kedro keeps the configured settings and pipeline registry in module globals; every
+    copy configures the same installed package, so re-bootstrapping per run is enough.
+    The working directory, `sys.path` and PYTHONPATH (which `bootstrap_project` extends)
+    are restored on exit, so several projects can be used in one pytest session.
+    """
+    saved_sys_path = list(sys.path)
+    saved_pythonpath = os.environ.get("PYTHONPATH")
+    try:
+        with contextlib.chdir(project_path):
+            yield bootstrap_project(project_path)
+    finally:
+        sys.path[:] = saved_sys_path
+        if saved_pythonpath is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved_pythonpath
+
+
+def run_kedro(
+    project_path: Path,
+    pipeline_names: list[str] | None,
+    env: str = "test",
+    runtime_params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the named pipelines (None: `__default__`) in the project copy; return the run result.
+
+    The result maps each free output's name to its dataset (call `.load()`); saved
+    outputs are read with `project_catalog(project_path, env).load(name)`.
+    """
+    project_path = Path(project_path).resolve()
+    with (
+        inside_project(project_path),
+        KedroSession.create(project_path=project_path, env=env, runtime_params=runtime_params) as session,
+    ):
+        return session.run(pipeline_names=pipeline_names)
+
+
+def project_catalog(project_path: Path, env: str = "test") -> DataCatalog:
+    """Return the project copy's catalog in `env`; versioned datasets load their latest version."""
+    project_path = Path(project_path).resolve()
+    with (
+        inside_project(project_path),
+        KedroSession.create(project_path=project_path, env=env) as session,
+    ):
+        return session.load_context().catalog
+
+
+@pytest.fixture(scope="session")
+def test_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One project copy shared by the whole test session; run pipelines into it, never edit it."""
+    return copy_project(tmp_path_factory.mktemp("test_project"))
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A fresh project copy for one test, free to change its conf/ and data/."""
+    return copy_project(tmp_path / "project")
