@@ -33,6 +33,8 @@ def standardise_raw_rows(raw_files: dict[str, Callable[[], pd.DataFrame]], spec:
                 f"{path}: file not found (problem.raw); files present: {sorted(raw_files)}"
             )
         frame = rows.standardise(_load_raw_file(raw_files[file], path), spec, path)
+        # per file: once files are concatenated, a column one file lacks looks merely missing
+        rows.require_columns(frame, [*spec.features, spec.target_column], path)
         if spec.raw.sample_rows is not None and len(frame) > spec.raw.sample_rows:
             frame = frame.sample(n=spec.raw.sample_rows, random_state=spec.seed).sort_index()
         frames.append(frame)

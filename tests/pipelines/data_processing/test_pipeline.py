@@ -1,0 +1,109 @@
+"""The data_processing pipeline: on an in-memory catalog, then end to end in conf/test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from ml_lifecycle.pipelines.data_processing import create_pipeline
+from ml_lifecycle.spec import ProblemSpec
+from tests.conftest import project_catalog, run_kedro
+
+from .tiny_problem import as_partitions, labelled_records, raw_frame, tiny_spec
+
+SPLITS = ["train_split", "validation_split", "test_split"]
+VERSIONED_OUTPUTS = [*SPLITS, "monitoring_reference"]
+
+
+def run_in_memory(spec: ProblemSpec, frames: dict[str, pd.DataFrame]) -> dict[str, object]:
+    """Run the pipeline on raw frames held in memory; return each free output's data."""
+    catalog = DataCatalog(
+        datasets={"raw_files": MemoryDataset(as_partitions(frames)), "params:problem": MemoryDataset(spec)}
+    )
+    return {name: dataset.load() for name, dataset in SequentialRunner().run(create_pipeline(), catalog).items()}
+
+
+@pytest.fixture(scope="module")
+def tiny_outputs() -> dict[str, object]:
+    """The pipeline's outputs for 40 train rows (8 positive, 2 missing hours) and 10 test rows."""
+    train = labelled_records(40, 8)
+    train[3][1] = train[4][1] = "?"
+    test = labelled_records(10, 3, start_age=70)
+    test[0][1] = "?"
+    return run_in_memory(tiny_spec(), {"train.csv": raw_frame(*train), "test.csv": raw_frame(*test)})
+
+
+def test_pipeline_makes_model_ready_splits_with_the_declared_columns(tiny_outputs):
+    expected = ["age", "hours_per_week", "work_class", "hours_per_week_missing", "income", "age_band"]
+    for name in SPLITS:
+        assert list(tiny_outputs[name].columns) == expected
+        assert not tiny_outputs[name].isna().any().any()
+    assert [len(tiny_outputs[name]) for name in SPLITS] == [30, 10, 10]
+
+
+def test_pipeline_fills_every_split_with_the_train_median(tiny_outputs):
+    train = tiny_outputs["train_split"]
+    observed = train.loc[train["hours_per_week_missing"] == 0, "hours_per_week"]
+    filled = pd.concat([tiny_outputs[name] for name in SPLITS]).query("hours_per_week_missing == 1")
+    assert len(filled) == 3
+    assert set(filled["hours_per_week"]) == {observed.median()}
+
+
+def test_pipeline_keeps_the_monitoring_reference_unfilled(tiny_outputs):
+    reference = tiny_outputs["monitoring_reference"]
+    assert len(reference) == len(tiny_outputs["validation_split"])
+    assert reference["hours_per_week"].isna().sum() == tiny_outputs["validation_split"]["hours_per_week_missing"].sum()
+
+
+def test_pipeline_report_accounts_for_every_raw_row(tiny_outputs):
+    accounting = tiny_outputs["data_quality_report"]["row_accounting"]
+    assert accounting == {
+        "raw_rows": 50,
+        "removed": {"missing label": 0},
+        "split_rows": {"train": 30, "validation": 10, "test": 10},
+    }
+
+
+# ---------- end to end, conf/test ----------
+
+
+def data_lines(path: Path) -> int:
+    """Return the rows of a raw Adult file: its lines that are neither blank nor a '|' comment."""
+    lines = path.read_text().splitlines()
+    return sum(1 for line in lines if line.strip() and not line.startswith("|"))
+
+
+@pytest.fixture(scope="module")
+def processed_project(test_project: Path) -> Path:
+    """The shared test project after one data_processing run in conf/test."""
+    run_kedro(test_project, ["data_processing"])
+    return test_project
+
+
+def test_end_to_end_run_saves_the_four_outputs_under_one_version(processed_project):
+    catalog = project_catalog(processed_project)
+    assert all(catalog.exists(name) for name in VERSIONED_OUTPUTS)
+    folders = [processed_project / "data" / "05_model_input" / f"{name}.parquet" for name in VERSIONED_OUTPUTS]
+    latest = {max(version.name for version in folder.iterdir()) for folder in folders}
+    assert len(latest) == 1
+
+
+def test_end_to_end_run_accounts_for_every_raw_row(processed_project):
+    catalog = project_catalog(processed_project)
+    spec = ProblemSpec.model_validate(catalog.load("params:problem"))
+    raw_folder = processed_project / spec.raw.folder
+    raw_rows = sum(
+        min(data_lines(raw_folder / file), spec.raw.sample_rows or float("inf"))
+        for file in (spec.raw.train_file, spec.raw.test_file)
+    )
+    accounting = catalog.load("data_quality_report")["row_accounting"]
+    saved = {name.removesuffix("_split"): len(catalog.load(name)) for name in SPLITS}
+    assert spec.raw.sample_rows == 3000
+    assert accounting["raw_rows"] == raw_rows
+    assert accounting["split_rows"] == saved
+    assert sum(saved.values()) + sum(accounting["removed"].values()) == raw_rows
+    assert len(catalog.load("monitoring_reference")) == saved["validation"]
