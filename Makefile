@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: run test lint serve viz clean-venv
+.PHONY: run test lint serve retrain promote rollback viz clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,7 @@ run: $(STAMP)
 	$(BIN)/kedro run
 
 test: $(STAMP)
+	scripts/ensure-chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -24,6 +25,17 @@ lint: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/uvicorn ml_lifecycle.serving.app:create_app --factory --host 127.0.0.1 --port $${PORT:-8000}
+
+# Champion-challenger retraining on the service's labelled requests (docs/serving.md).
+retrain: $(STAMP)
+	$(BIN)/kedro run --pipeline=retraining
+
+# make promote VERSION=v3 REASON="why" / make rollback [VERSION=v1] [REASON="why"]
+promote: $(STAMP)
+	$(BIN)/kedro champion promote $(VERSION) --reason "$(REASON)"
+
+rollback: $(STAMP)
+	$(BIN)/kedro champion rollback $(if $(VERSION),--to $(VERSION)) --reason "$(or $(REASON),rollback)"
 
 viz: $(STAMP)
 	$(BIN)/kedro viz build --include-previews

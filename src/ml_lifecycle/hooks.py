@@ -12,6 +12,7 @@ from kedro.runner import SequentialRunner
 from kedro.validation.parameter_validator import ParameterValidator
 
 from ml_lifecycle.pipeline_registry import lifecycle_pipeline
+from ml_lifecycle.spec import ProblemSpec
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +54,23 @@ class ProduceMissingUpstreamHook:
         for key, value in params.items():
             catalog[f"params:{key}"] = value
         SequentialRunner().run(upstream, catalog)
+
+
+class CheckConfigsAgainstSpecHook:
+    """Before anything runs, check each typed config that names problem columns against the problem spec.
+
+    Kedro validates every typed parameter on its own, so a config cannot see the spec while it
+    is validated. A config model that names spec columns (e.g. evaluation slices and tags)
+    defines `check_against(spec)`; this hook calls it for every parameter the requested
+    pipeline reads, first of all hooks, so a bad name fails before upstream outputs are
+    produced and before any node runs.
+    """
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        configs = [catalog[name].load() for name in sorted(pipeline.inputs()) if name.startswith("params:")]
+        checked = [config for config in configs if hasattr(config, "check_against")]
+        if checked:
+            spec = ProblemSpec.model_validate(catalog["params:problem"].load())
+            for config in checked:
+                config.check_against(spec)

@@ -8,29 +8,14 @@ Promotion swaps the champion pointer only; earlier versions stay on disk, ready 
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractDataset
+from kedro.io import AbstractDataset, DatasetError
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+from ml_lifecycle.files import atomic_write
 
 
 class ModelRegistry:
@@ -47,7 +32,7 @@ class ModelRegistry:
         return json.loads(self.record_path.read_text())
 
     def _write(self, record: dict[str, Any]) -> None:
-        _atomic_write(self.record_path, json.dumps(record, indent=2, default=str).encode())
+        atomic_write(self.record_path, json.dumps(record, indent=2, default=str).encode())
 
     def model_path(self, version: str) -> Path:
         """Return where a version's pickled model lives."""
@@ -57,7 +42,7 @@ class ModelRegistry:
         """Store a new version (model first, then the record); promote it when asked. Return its name."""
         record = self.record()
         version = f"v{len(record['versions']) + 1}"
-        _atomic_write(self.model_path(version), pickle.dumps(model))
+        atomic_write(self.model_path(version), pickle.dumps(model))
         now = datetime.now(UTC).isoformat()
         record["versions"][version] = {"registered_at": now, **metadata}
         record["history"].append({"at": now, "event": "registered", "version": version, "reason": reason})
@@ -115,3 +100,33 @@ class ModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
 
     def _save(self, entry: dict[str, Any]) -> None:
         self._registry.register(entry["model"], entry["metadata"], entry.get("promote", True), entry["reason"])
+
+
+class ChampionModelDataset(AbstractDataset[None, dict[str, Any]]):
+    """Read-only Kedro view of the registry's champion: load returns {version, model, metadata}.
+
+    Registering goes through `ModelRegistryDataset`; this view exists so pipelines that score
+    with the champion (inference, monitoring) receive the model itself rather than the record.
+    """
+
+    def __init__(self, folder: str, metadata: dict[str, Any] | None = None) -> None:
+        self._registry = ModelRegistry(folder)
+        self.metadata = metadata
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """The registry behind the view, for callers that promote, roll back or load other versions."""
+        return self._registry
+
+    def _describe(self) -> dict[str, Any]:
+        return {"folder": str(self._registry.folder)}
+
+    def _exists(self) -> bool:
+        return self._registry.record()["champion"] is not None
+
+    def _load(self) -> dict[str, Any]:
+        version, model, metadata = self._registry.load()
+        return {"version": version, "model": model, "metadata": metadata}
+
+    def _save(self, data: None) -> None:
+        raise DatasetError(f"{self._registry.folder}: the champion view is read-only; register through ModelRegistryDataset")

@@ -19,25 +19,38 @@ class DataValidationError(ValueError):
     """Raw data breaks a rule of the spec; the message names the file, column and rule."""
 
 
-def standardise(raw: pd.DataFrame, spec: ProblemSpec, file: str) -> pd.DataFrame:
-    """Return `raw` with declared names in snake_case, stripped text and missing markers as NA."""
+def standardise(raw: pd.DataFrame, spec: ProblemSpec, file: str, label_optional: bool = False) -> pd.DataFrame:
+    """Return `raw` with declared names in snake_case, stripped text and missing markers as NA.
+
+    With `label_optional` (new rows to score), a header-less file may also omit the label column.
+    """
     if raw.empty:
         raise DataValidationError(f"{file}: the file has no data rows (rule: non-empty)")
     frame = raw.copy()
     names = spec.raw.column_names
     if names is not None:
-        if len(names) != frame.shape[1]:
+        unlabelled = [n for n in names if snake_case(n) != spec.target_column]
+        if label_optional and frame.shape[1] == len(unlabelled):
+            names = unlabelled
+        elif len(names) != frame.shape[1]:
+            without_label = f", or {len(unlabelled)} without the label column" if label_optional else ""
             raise DataValidationError(
-                f"{file}: expected {len(names)} columns (problem.raw.column_names), found {frame.shape[1]}"
+                f"{file}: expected {len(names)} columns (problem.raw.column_names){without_label}, found {frame.shape[1]}"
             )
         frame.columns = names
     frame.columns = [snake_case(str(c)) for c in frame.columns]
-    text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    for column in text_columns:
-        stripped = frame[column].astype("string").str.strip()
-        frame[column] = stripped.mask(stripped.isin(spec.raw.missing_markers))
+    frame = clean_text(frame, spec)
     frame[SOURCE_COLUMN] = file
     return frame
+
+
+def clean_text(frame: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
+    """Return `frame` with every text column stripped and the declared missing markers as NA."""
+    cleaned = frame.copy()
+    for column in [c for c in cleaned.columns if not pd.api.types.is_numeric_dtype(cleaned[c])]:
+        stripped = cleaned[column].astype("string").str.strip()
+        cleaned[column] = stripped.mask(stripped.isin(spec.raw.missing_markers))
+    return cleaned
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], file: str) -> None:
@@ -69,13 +82,30 @@ def encode_labels(labels: pd.Series, spec: ProblemSpec) -> pd.Series:
     return (normalised == positive).astype("Int8").where(normalised.notna())
 
 
+def to_numbers(values: pd.Series) -> pd.Series:
+    """Return values as float64, NaN where one is not a number (what `pd.to_numeric(errors="coerce")` does).
+
+    The direct cast parses a whole column in one vectorised pass (about ten times faster on text)
+    and rounds like Python's `float()`, i.e. like the service's JSON parser; only a column that
+    holds some non-number falls back to `pd.to_numeric` to find which values those are.
+    """
+    try:
+        return values.astype("float64")
+    except (ValueError, TypeError):
+        coerced = pd.to_numeric(values, errors="coerce")
+        try:
+            return values.where(coerced.notna()).astype("float64")
+        except (ValueError, TypeError):
+            return coerced.astype("float64")
+
+
 def numeric_problems(frame: pd.DataFrame, spec: ProblemSpec) -> pd.Series:
     """Return, per row, which numeric features hold text that is not a finite number."""
     problems = pd.Series("", index=frame.index, dtype="string")
     for column in spec.numeric_features:
         values = frame[column]
-        parsed = pd.to_numeric(values, errors="coerce")
-        bad = (values.notna() & parsed.isna()) | np.isinf(parsed.astype("float64").fillna(0))
+        parsed = to_numbers(values)
+        bad = (values.notna() & parsed.isna()) | np.isinf(parsed.fillna(0))
         prefix = problems[bad].where(problems[bad] == "", problems[bad] + "; ")
         problems[bad] = prefix + f"{column}: '" + values[bad].astype("string") + "' is not a number"
     return problems
@@ -85,7 +115,7 @@ def cast_features(frame: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
     """Return the feature columns typed: numeric as float64, categorical as str (NA kept)."""
     typed = pd.DataFrame(index=frame.index)
     for column in spec.numeric_features:
-        typed[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        typed[column] = to_numbers(frame[column])
     for column in spec.categorical_features:
         typed[column] = frame[column].astype("str").where(frame[column].notna())
     return typed

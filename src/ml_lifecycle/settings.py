@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from ml_lifecycle.hooks import ProduceMissingUpstreamHook
+from ml_lifecycle.hooks import CheckConfigsAgainstSpecHook, ProduceMissingUpstreamHook
 
-HOOKS = (ProduceMissingUpstreamHook(),)
+HOOKS = (ProduceMissingUpstreamHook(), CheckConfigsAgainstSpecHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -9,7 +9,6 @@ import pickle
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -37,7 +36,7 @@ def _seeded_params(config: ModelConfig, params: dict[str, Any], seed: int) -> di
     return params if seed_arg is None or seed_arg in params else params | {seed_arg: seed}
 
 
-def _model(config: ModelConfig, spec: ProblemSpec, params: dict[str, Any] | None = None) -> BaseEstimator:
+def configured_model(config: ModelConfig, spec: ProblemSpec, params: dict[str, Any] | None = None) -> BaseEstimator:
     """Return the unfitted model for a config, with tuned params when given, seeded."""
     chosen = config.params | (params or {})
     return build_model(config.estimator, _seeded_params(config, chosen, spec.seed), config.encoding, spec)
@@ -76,7 +75,7 @@ def check_small_batch_overfit(train_split: pd.DataFrame, config: ModelingConfig,
     )
     records = []
     for name, candidate in config.candidates.items():
-        model = _model(candidate, spec, candidate.sanity_params).fit(batch, batch[spec.target_column])
+        model = configured_model(candidate, spec, candidate.sanity_params).fit(batch, batch[spec.target_column])
         decisions = model.predict_proba(batch)[:, 1] >= 0.5
         accuracy = float((decisions == batch[spec.target_column]).mean())
         records.append({
@@ -103,7 +102,7 @@ def tune_candidates(train_split: pd.DataFrame, validation_split: pd.DataFrame,
         for params in settings:
             if trials and time.perf_counter() - started > config.search.time_budget_seconds:
                 break
-            model = _fit(_model(candidate, spec, params), candidate, train_split, y, validation_split)
+            model = _fit(configured_model(candidate, spec, params), candidate, train_split, y, validation_split)
             score = metric(y_val, model.predict_proba(validation_split)[:, 1])
             trial = {"params": params, config.primary_metric: score}
             if candidate.early_stopping_rounds:
@@ -131,7 +130,7 @@ def cross_validate_models(train_split: pd.DataFrame, tuned: dict[str, Any],
         for name, (role, model_config) in config.models().items():
             params = tuned.get(name, {}).get("best_params")
             start = time.perf_counter()
-            model = _model(model_config, spec, params).fit(fit_rows, y.iloc[fit_idx])
+            model = configured_model(model_config, spec, params).fit(fit_rows, y.iloc[fit_idx])
             fit_seconds = time.perf_counter() - start
             proba = model.predict_proba(held_rows)[:, 1]
             out_of_fold.loc[held_rows.index, name] = proba
@@ -232,7 +231,7 @@ def compute_training_curves(train_split: pd.DataFrame, validation_split: pd.Data
             for fraction in config.learning_curve_fractions:
                 subset = train_split if fraction == 1 else train_split.groupby(spec.target_column, group_keys=False).sample(
                     frac=fraction, random_state=spec.seed)
-                model = _model(model_config, spec, params).fit(subset, subset[spec.target_column])
+                model = configured_model(model_config, spec, params).fit(subset, subset[spec.target_column])
                 for split, rows, labels in (("train", subset, subset[spec.target_column]), ("validation", validation_split, y_val)):
                     records.append({"model": name, "curve": "training_rows", "step": len(subset), "split": split,
                                     "metric": config.primary_metric, "value": metric(labels, model.predict_proba(rows)[:, 1])})
@@ -295,7 +294,7 @@ def fit_champion(train_split: pd.DataFrame, selection: dict[str, Any], tuned: di
     models = config.models()
 
     def tuned_model(name: str) -> BaseEstimator:
-        return _model(models[name][1], spec, tuned.get(name, {}).get("best_params"))
+        return configured_model(models[name][1], spec, tuned.get(name, {}).get("best_params"))
 
     if selection["champion"] == "ensemble":
         model: BaseEstimator = SoftVotingEnsemble([(m, tuned_model(m)) for m in selection["ensemble_members"]])

@@ -1,0 +1,73 @@
+"""champion + splits -> calibration, threshold (validation) -> released model -> test metrics, confidence, importance
+and leaks, slices and fairness, behaviour -> Evidently HTML, evaluation report, model card, index, registry.
+
+Calibration and threshold are chosen on the validation split; the test split is only scored.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from ml_lifecycle.pipelines.evaluation import charts, nodes, report
+
+CONFIG = ["params:evaluation", "params:problem"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the evaluation pipeline."""
+    return Pipeline(
+        [
+            Node(nodes.fit_baselines, ["train_split", "params:modeling", "params:problem"], "baseline_models", name="fit_baselines"),
+            Node(nodes.compare_calibrations, ["champion_model", "validation_split", *CONFIG], "calibration_comparison",
+                 name="compare_calibrations"),
+            Node(nodes.calibrate_champion, ["champion_model", "validation_split", "calibration_comparison", "params:problem"],
+                 "calibrated_champion", name="calibrate_champion"),
+            Node(nodes.choose_threshold, ["calibrated_champion", "validation_split", "calibration_comparison", *CONFIG],
+                 ["threshold_curve", "threshold_choice"], name="choose_threshold"),
+            Node(nodes.build_released_model, ["calibrated_champion", "threshold_choice", "champion_selection"], "released_model",
+                 name="build_released_model"),
+            Node(nodes.score_test_split,
+                 ["released_model", "champion_model", "baseline_models", "validation_split", "test_split", *CONFIG],
+                 ["test_metrics", "test_predictions"], name="score_test_split"),
+            Node(nodes.reliability_table, ["test_predictions", *CONFIG], "reliability_bins", name="reliability_table"),
+            Node(nodes.analyse_confidence, ["test_predictions", "threshold_choice", *CONFIG], ["confidence_bins", "confidence"],
+                 name="analyse_confidence"),
+            Node(nodes.compute_importance, ["champion_model", "test_split", *CONFIG], "feature_importance", name="compute_importance"),
+            Node(nodes.check_for_leaks, ["feature_importance", "train_split", "validation_split", "test_split", *CONFIG],
+                 "leak_checks", name="check_for_leaks"),
+            Node(nodes.analyse_slices, ["test_split", "test_predictions", *CONFIG], "slice_metrics", name="analyse_slices"),
+            Node(nodes.fairness_gaps, ["slice_metrics", *CONFIG], "fairness_gaps", name="fairness_gaps"),
+            Node(nodes.run_behavioural_tests, ["released_model", "test_split", *CONFIG], "behavioural_checks",
+                 name="run_behavioural_tests"),
+            Node(nodes.measure_serving_cost, ["released_model", "test_split", "leaderboard", "champion_selection", "params:evaluation"],
+                 "serving_cost", name="measure_serving_cost"),
+            Node(charts.plot_roc_pr_curves, ["test_predictions", "test_metrics", "params:problem"], "roc_pr_curves_chart",
+                 name="plot_roc_pr_curves"),
+            Node(charts.plot_threshold_tradeoff, ["threshold_curve", "threshold_choice"], "threshold_tradeoff_chart",
+                 name="plot_threshold_tradeoff"),
+            Node(charts.plot_reliability, "reliability_bins", "reliability_chart", name="plot_reliability"),
+            Node(charts.plot_confidence, ["test_predictions", "confidence_bins", "confidence", *CONFIG], "confidence_chart",
+                 name="plot_confidence"),
+            Node(charts.plot_importance, ["leak_checks", "params:evaluation"], "feature_importance_chart", name="plot_importance"),
+            Node(charts.plot_slice_errors, "slice_metrics", "slice_errors_chart", name="plot_slice_errors"),
+            Node(report.build_test_classification_report, ["test_split", "test_predictions", "params:problem"],
+                 "evidently_test_classification_report", name="build_test_classification_report"),
+            Node(report.build_slice_classification_reports, ["test_split", "test_predictions", *CONFIG],
+                 ["evidently_slice_classification_reports", "evidently_slice_index"], name="build_slice_classification_reports"),
+            Node(report.summarise_evaluation,
+                 ["test_metrics", "threshold_choice", "calibration_comparison", "confidence", "leak_checks", "fairness_gaps",
+                  "behavioural_checks", "serving_cost", "champion_selection", "released_model", "params:evaluation"],
+                 "evaluation_summary", name="summarise_evaluation"),
+            Node(report.write_evaluation_report,
+                 ["evaluation_summary", "test_metrics", "calibration_comparison", "confidence_bins", "leak_checks", "slice_metrics",
+                  "fairness_gaps", "behavioural_checks", "evidently_slice_index", "champion_rationale", "roc_pr_curves_chart",
+                  "threshold_tradeoff_chart", "reliability_chart", "confidence_chart", "feature_importance_chart",
+                  "slice_errors_chart", "params:evaluation"],
+                 "evaluation_report", name="write_evaluation_report"),
+            Node(report.write_model_card,
+                 ["evaluation_summary", "test_metrics", "slice_metrics", "fairness_gaps", "behavioural_checks", "train_split",
+                  "validation_split", *CONFIG],
+                 "model_card", name="write_model_card"),
+            Node(report.build_index_section, "evaluation_summary", "evaluation_index_section", name="build_index_section"),
+            Node(report.register_released_model, ["released_model", "evaluation_summary", "data_fingerprint", "params:problem"],
+                 "release_registration", name="register_released_model"),
+        ]
+    )

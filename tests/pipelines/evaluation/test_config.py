@@ -1,0 +1,61 @@
+"""Bad evaluation settings fail with a message naming the key: on their own, and against the problem spec."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from ml_lifecycle.pipelines.evaluation.config import EvaluationConfig
+from ml_lifecycle.spec import ProblemSpec
+from tests.conftest import REPO_ROOT
+
+from . import synthetic
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"threshold": {"objective": "max_accuracy"}}, r"threshold\.objective\n.*'max_fbeta' or 'min_expected_cost'"),
+        ({"threshold": {"costs": {"false_positive": -1}}}, r"threshold\.costs\.false_positive\n.*greater than or equal to 0"),
+        ({"threshold": {"objective": "min_expected_cost", "costs": {"false_positive": 0, "false_negative": 0}}},
+         "min_expected_cost needs a positive"),
+        ({"threshold": {"beta": 0}}, r"threshold\.beta"),
+        ({"calibration": {"methods": ["platt"]}}, r"calibration\.methods\.0"),
+        ({"slices": {"min_size": 0}}, r"slices\.min_size"),
+        ({"behaviour": {"directional": [{"feature": "signal", "change": 0, "expect": "not_lower"}]}}, "change must be non-zero"),
+        ({"leak_check": {"max_single_feature_auc": 0.4}}, r"leak_check\.max_single_feature_auc"),
+        ({"thresold": {}}, "thresold"),
+    ],
+)
+def test_a_bad_setting_fails_naming_its_key(changes, message):
+    with pytest.raises(ValidationError, match=message):
+        synthetic.evaluation_config(**changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"slices": {"extra_columns": ["income_band"]}}, "slices.extra_columns: 'income_band' is not a feature or banded column"),
+        ({"slices": {"tags": {"rich": "capital_gain > 0"}}}, "slices.tags.rich: query 'capital_gain > 0' cannot be evaluated"),
+        ({"slices": {"tags": {"odd": "signal + 1"}}}, "slices.tags.odd: query 'signal \\+ 1' does not give True/False"),
+        ({"slices": {"tags": {"group": "signal > 0"}}}, "slices.tags.group: a tag may not reuse a column name"),
+        ({"behaviour": {"directional": [{"feature": "group", "change": 1, "expect": "not_lower"}]}},
+         "behaviour.directional: 'group' is not a numeric feature"),
+        ({"behaviour": {"invariance": [{"attribute": "signal", "max_changed_share": 0.1}]}},
+         "behaviour.invariance: 'signal' is not a categorical feature"),
+        ({"evidently_slice_columns": ["noise"]}, "evidently_slice_columns: 'noise' is not a slice column"),
+    ],
+)
+def test_a_setting_naming_a_column_the_spec_lacks_fails_the_cross_check(changes, message):
+    config = synthetic.evaluation_config(**changes)
+    with pytest.raises(ValueError, match=message) as error:
+        config.check_against(synthetic.spec())
+    assert str(error.value).startswith("params:evaluation does not fit params:problem")
+
+
+def test_the_shipped_adult_settings_fit_the_shipped_problem():
+    problem = yaml.safe_load((REPO_ROOT / "conf/base/parameters.yml").read_text())["problem"]
+    problem["raw"]["folder"] = "data/01_raw/adult"  # a ${globals:...} reference in the file
+    evaluation = yaml.safe_load((REPO_ROOT / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
+    EvaluationConfig.model_validate(evaluation).check_against(ProblemSpec.model_validate(problem))

@@ -1,0 +1,202 @@
+"""The evaluation pipeline: on an in-memory catalog with a planted leak, end to end in conf/test, and with bad config."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+from kedro.validation.exceptions import ParameterValidationError
+from kedro_datasets.pandas import CSVDataset
+
+from ml_lifecycle.estimators import ScoringModel, build_model
+from ml_lifecycle.pipelines.evaluation import create_pipeline, nodes
+from ml_lifecycle.pipelines.modeling.config import ModelingConfig
+from ml_lifecycle.registry import ModelRegistry, ModelRegistryDataset
+from ml_lifecycle.report_index import ReportIndexDataset
+from tests.conftest import project_catalog, run_kedro
+
+from . import synthetic
+
+SECTIONS = ["summary", "metrics", "threshold", "calibration", "confidence", "importance", "slices", "fairness",
+            "behaviour", "evidently", "rationale"]
+CARD_HEADINGS = ["## Intended use", "## Data", "## Metrics on the test split", "### Per slice", "### Fairness gaps",
+                 "## Decision threshold", "## Calibration", "## Behavioural tests", "## Known limits",
+                 "## Computational cost"]
+
+
+def test_calibration_and_threshold_are_chosen_without_reading_the_test_split():
+    pipeline = create_pipeline()
+    assert "test_split" not in pipeline.to_outputs("released_model").all_inputs()
+    assert "test_split" in pipeline.inputs()
+
+
+# ---------- the whole pipeline on an in-memory catalog ----------
+
+
+def test_pipeline_flags_a_planted_leak_and_registers_the_released_model(tmp_path):
+    spec = synthetic.spec(leak=True)
+    train, validation, test = (synthetic.rows(600, seed, leak=True) for seed in (1, 2, 3))
+    champion = build_model("sklearn.linear_model.LogisticRegression", {}, "onehot_scaled", spec).fit(train, train["label"])
+    modeling = ModelingConfig(
+        baselines={"prior": {"estimator": "sklearn.dummy.DummyClassifier", "params": {"strategy": "prior"}, "encoding": "none"}},
+        candidates={"logistic": {"estimator": "sklearn.linear_model.LogisticRegression", "encoding": "onehot_scaled"}})
+    catalog = DataCatalog({
+        "release_registration": ModelRegistryDataset(str(tmp_path / "registry")),
+        "evaluation_index_section": ReportIndexDataset(str(tmp_path / "reporting"), "evaluation"),
+        "leak_checks": CSVDataset(filepath=str(tmp_path / "leak_checks.csv")),
+    })
+    inputs = {
+        "champion_model": champion, "train_split": train, "validation_split": validation, "test_split": test,
+        "champion_selection": {"champion": "logistic"}, "champion_rationale": "# Why `logistic`\n",
+        "leaderboard": pd.DataFrame({"model": ["logistic"], "fit_seconds": [0.01]}), "data_fingerprint": "abc",
+        "params:problem": spec, "params:evaluation": synthetic.evaluation_config(), "params:modeling": modeling,
+    }
+    for name, value in inputs.items():
+        catalog[name] = value
+
+    outputs = SequentialRunner().run(create_pipeline(), catalog)
+
+    leaks = catalog.load("leak_checks").set_index("feature")
+    assert leaks.loc["label_copy", "possible_leak"] and not leaks.drop(index="label_copy")["possible_leak"].any()
+    assert "Possible leaks to investigate before use: label_copy." in outputs["model_card"].load()
+    assert "Possible leaks: label_copy." in outputs["evaluation_report"].load()
+    version, model, metadata = ModelRegistry(tmp_path / "registry").load()
+    assert isinstance(model, ScoringModel) and metadata["stage"] == "released"
+    assert metadata["threshold"] == model.threshold and "threshold" in ModelRegistry(tmp_path / "registry").record()["history"][-1]["reason"]
+    section = ReportIndexDataset(str(tmp_path / "reporting"), "evaluation").load()["evaluation"]
+    assert "Possible leaks flagged: label_copy." in section["notes"]
+    assert (tmp_path / "reporting" / "index.html").exists()
+
+
+# ---------- end to end in conf/test ----------
+
+
+@pytest.fixture(scope="module")
+def evaluated_project(test_project: Path) -> Path:
+    """The shared project copy after one evaluation run (data preparation and modeling produced first if missing)."""
+    run_kedro(test_project, ["evaluation"])
+    return test_project
+
+
+def test_the_registry_champion_is_the_released_model_with_its_threshold(evaluated_project):
+    catalog = project_catalog(evaluated_project)
+    choice, test = catalog.load("threshold_choice"), catalog.load("test_split")
+    version, model, metadata = ModelRegistry(evaluated_project / "data/06_models/registry").load()
+    assert metadata["stage"] == "released" and metadata["threshold"] == choice["threshold"] == model.threshold
+    assert metadata["calibration"] == choice["calibration"]
+    assert set(metadata["test_metrics"]) >= {"roc_auc", "log_loss", "brier", "ece", "fbeta"}
+    proba = model.predict_proba(test)[:, 1]
+    np.testing.assert_array_equal(model.predict(test), (proba >= choice["threshold"]).astype(int))
+    assert version == ModelRegistry(evaluated_project / "data/06_models/registry").record()["champion"]
+
+
+def test_the_threshold_is_the_best_one_on_the_validation_split(evaluated_project):
+    catalog = project_catalog(evaluated_project)
+    released, validation = catalog.load("released_model"), catalog.load("validation_split")
+    config = catalog.load("params:evaluation")
+    curve = nodes.threshold_curve(validation["income"].to_numpy(), released.predict_proba(validation)[:, 1], config.threshold)
+    assert nodes.best_threshold(curve, config.threshold) == released.threshold
+
+
+def test_test_metrics_compare_the_released_model_with_every_baseline(evaluated_project):
+    catalog = project_catalog(evaluated_project)
+    metrics = catalog.load("test_metrics").set_index("model")
+    assert set(catalog.load("params:modeling").baselines) <= set(metrics.index)
+    assert metrics.loc["released", "roc_auc"] > 0.85
+    assert metrics.loc["released", "log_loss"] < metrics.loc["majority_class", "log_loss"]
+    for column in ["accuracy", "precision", "recall", "f1", "fbeta", "pr_auc", "brier", "ece", "tp", "fp", "tn", "fn"]:
+        assert metrics[column].notna().all(), column
+
+
+def test_slices_behaviour_and_leaks_are_reported_for_the_declared_settings(evaluated_project):
+    catalog = project_catalog(evaluated_project)
+    config, spec = catalog.load("params:evaluation"), catalog.load("params:problem")
+    slices = catalog.load("slice_metrics")
+    assert set(slices["slice_column"]) == set(spec.slice_columns) | set(config.slices.tags)
+    small = slices[slices["too_small"]]
+    assert small["rank"].isna().all() and (small["rows"] < config.slices.min_size).all()
+    assert set(catalog.load("fairness_gaps")["slice_column"]) == set(spec.protected_attributes)
+    checks = catalog.load("behavioural_checks")
+    assert len(checks) == len(config.behaviour.directional) + len(config.behaviour.invariance)
+    assert checks["passed"].isin([True, False]).all()
+    leaks = catalog.load("leak_checks")
+    assert set(leaks["feature"]) == set(spec.model_columns()) and not leaks["possible_leak"].any()
+
+
+def test_the_report_holds_every_section_and_chart_and_works_offline(evaluated_project):
+    page = (evaluated_project / "data/08_reporting/evaluation/evaluation_report.html").read_text()
+    for section in SECTIONS:
+        assert f'id="{section}"' in page, section
+    assert page.count('class="plotly-graph-div"') == 6
+    assert len(re.findall(r"plotly\.js v\d", page)) == 1  # plotly.js inlined once, not fetched
+    assert not re.search(r"<script[^>]*\bsrc=", page)  # nothing loaded from elsewhere
+    card = (evaluated_project / "data/08_reporting/evaluation/model_card.md").read_text()
+    assert [h for h in CARD_HEADINGS if h not in card] == []
+
+
+def test_the_index_links_every_evaluation_page_and_shows_the_headline(evaluated_project):
+    reporting = evaluated_project / "data/08_reporting"
+    section = ReportIndexDataset(str(reporting), "evaluation").load()["evaluation"]
+    assert set(section["headline"]) >= {"test ROC AUC", "test log loss", "threshold", "calibration", "largest fairness gap"}
+    targets = [link["href"].split("#")[0] for link in section["links"]]
+    assert [t for t in targets if not (reporting / t).is_file()] == []
+    assert "evaluation" in (reporting / "index.html").read_text()
+
+
+def test_evidently_reports_exist_for_the_test_split_and_each_declared_slice(evaluated_project):
+    reporting = evaluated_project / "data/08_reporting"
+    catalog = project_catalog(evaluated_project)
+    index, config = catalog.load("evidently_slice_index"), catalog.load("params:evaluation")
+    assert {e["slice_column"] for e in index} == set(config.evidently_slice_columns)
+    linked = [e["href"] for e in index if e["href"]]
+    assert linked and [h for h in linked if not (reporting / h).is_file()] == []
+    assert all(e["note"] for e in index if not e["href"])  # a slice without a report says why
+    report = (reporting / "evidently/evaluation_test_classification.html").read_text()
+    assert len(report) > 100_000 and "<html" in report.lower()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium missing")
+def test_the_report_renders_its_charts_in_a_browser_without_errors(evaluated_project):
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 (only with a browser)
+
+    page_path = evaluated_project / "data/08_reporting/evaluation/evaluation_report.html"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(page_path.as_uri(), wait_until="load")
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=20_000)
+        drawn = page.locator(".js-plotly-plot").count()
+        browser.close()
+    assert drawn == 6 and not errors
+
+
+# ---------- bad configuration fails before anything runs ----------
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        ("evaluation:\n  threshold:\n    objective: max_recall\n", ParameterValidationError, "'max_fbeta' or 'min_expected_cost'"),
+        ("evaluation:\n  threshold:\n    costs: {false_negative: -5}\n", ParameterValidationError,
+         r"threshold\.costs\.false_negative"),
+        ("evaluation:\n  slices:\n    extra_columns: [education_level]\n", ValueError,
+         "slices.extra_columns: 'education_level' is not a feature or banded column"),
+        ("evaluation:\n  slices:\n    tags:\n      rich: 'capital_gains > 0'\n", ValueError,
+         "slices.tags.rich: query 'capital_gains > 0' cannot be evaluated"),
+    ],
+)
+def test_bad_evaluation_config_fails_before_any_node_runs(project_copy, override, error, message):
+    (project_copy / "conf" / "bad").mkdir()
+    (project_copy / "conf" / "bad" / "parameters_evaluation.yml").write_text(override)
+    with pytest.raises(error, match=message):
+        run_kedro(project_copy, ["evaluation"], env="bad")
+    written = [p for layer in (project_copy / "data").iterdir() if layer.name != "01_raw" for p in layer.rglob("*")]
+    assert written == []
