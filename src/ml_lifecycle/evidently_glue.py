@@ -130,6 +130,8 @@ class EvidentlyWorkspaceDataset(AbstractDataset[list[dict[str, Any]], list[str]]
         return runs
 
     def _load(self) -> list[str]:
+        if not self._folder.exists():  # opening a Workspace would create the folder
+            return []
         workspace = self._workspace()
         project = self._find_project(workspace)
         return [] if project is None else sorted(self._run_names(workspace, project.id))

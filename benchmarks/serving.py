@@ -1,0 +1,247 @@
+"""Benchmark serving: one-row latency through the real HTTP server, and batch inference throughput.
+
+Works on a temporary copy of the project's configuration, raw data, splits, fills and registry
+(the repository's request log and registry are left untouched), so run `make run` (or at least
+`kedro run --pipeline=inference`) first. It prints:
+
+- one-row latency p50 / p95 / p99 and throughput of `POST /predict` through uvicorn started as
+  `make serve` starts it, on a free loopback port, one client, keep-alive, a bounded loop;
+  next to the in-process cost of the same rows (the service's preparation + `predict_proba`,
+  and `predict_proba` alone on prepared rows), with the ratio;
+- the same HTTP loop with a challenger scored in shadow, to show what shadowing adds;
+- batch inference rows/s (the inference pipeline's scoring node: validation, preparation,
+  scoring, output table) next to raw `predict_proba` rows/s on the prepared rows.
+
+Targets on 2 cores: p50 <= 3 ms and p99 <= 10 ms for one row; batch >= 100k rows/s and >= 0.5x raw.
+
+usage: .venv/bin/python benchmarks/serving.py [--project .] [--env local] [--requests 3000] [--batch-rows 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ml_lifecycle import rows  # noqa: E402
+from ml_lifecycle.deployment import DeployedModel, DeploymentConfig  # noqa: E402
+from ml_lifecycle.pipelines.inference.nodes import InferenceConfig, score_new_rows  # noqa: E402
+from ml_lifecycle.project import project_context  # noqa: E402
+from ml_lifecycle.registry import ModelRegistry  # noqa: E402
+from ml_lifecycle.serving.app import load_live  # noqa: E402
+from ml_lifecycle.spec import ProblemSpec  # noqa: E402
+from tests.conftest import copy_project  # noqa: E402
+
+SAVED_LAYERS = ["04_feature", "05_model_input", "06_models/registry"]
+
+
+def free_port() -> int:
+    """Return a loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def percentiles(milliseconds: list[float]) -> str:
+    """Return p50 / p95 / p99 of a list of durations."""
+    p50, p95, p99 = np.percentile(milliseconds, [50, 95, 99])
+    return f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms"
+
+
+def bounded(calls: list[Callable[[], Any]], max_seconds: float) -> list[float]:
+    """Return the duration of each call in milliseconds, stopping early after `max_seconds`."""
+    durations: list[float] = []
+    stop = time.perf_counter() + max_seconds
+    for call in calls:
+        start = time.perf_counter()
+        call()
+        durations.append((time.perf_counter() - start) * 1000)
+        if start > stop:
+            break
+    return durations
+
+
+def project_copy(source: Path, destination: Path) -> Path:
+    """Copy what serving needs (configuration, raw data, splits, fills, registry) into `destination`."""
+    copy_project(destination, repo_root=source)
+    for layer in SAVED_LAYERS:
+        if not (source / "data" / layer).exists():
+            sys.exit(f"{source / 'data' / layer} is missing: run `make run` first")
+        shutil.copytree(source / "data" / layer, destination / "data" / layer, dirs_exist_ok=True)
+    return destination
+
+
+def test_file_rows(context: Any, spec: ProblemSpec) -> pd.DataFrame:
+    """Return the raw rows of the problem's test file (every value text, as a file of new rows would hold them)."""
+    raw = context.catalog.load("raw_files")[spec.raw.test_file]()
+    return rows.standardise(raw, spec, spec.raw.test_file, label_optional=True)
+
+
+def as_records(standardised: pd.DataFrame, spec: ProblemSpec) -> list[dict[str, Any]]:
+    """Return rows as API records: numbers as JSON numbers, missing values as null."""
+    typed = rows.cast_features(standardised, spec)
+    return [{k: (None if pd.isna(v) else v) for k, v in record.items()} for record in typed.astype(object).to_dict("records")]
+
+
+@contextmanager
+def running_service(project: Path, env: str) -> Iterator[int]:
+    """Run the service as `make serve` does, on a free loopback port; yield the port."""
+    port = free_port()
+    log = (project / f"service-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "ml_lifecycle.serving.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=project, env=os.environ | {"KEDRO_ENV": env, "KEDRO_DISABLE_TELEMETRY": "true"}, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if process.poll() is not None:
+                sys.exit(f"the service exited: {(project / f'service-{port}.log').read_text()[-3000:]}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/health")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                sys.exit("the service did not become healthy in 240 s")
+            time.sleep(0.3)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def http_loop(port: int, bodies: list[bytes], requests: int, max_seconds: float) -> tuple[list[float], float]:
+    """POST one-row bodies over one keep-alive connection; return per-request milliseconds and wall seconds."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"content-type": "application/json"}
+
+    def post(body: bytes) -> None:
+        connection.request("POST", "/predict", body=body, headers=headers)
+        response = connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            sys.exit(f"POST /predict answered {response.status}: {answer[:300]!r}")
+
+    for body in bodies[:200]:  # warm-up, not measured
+        post(body)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    stop = started + max_seconds
+    for i in range(requests):
+        start = time.perf_counter()
+        post(bodies[i % len(bodies)])
+        latencies.append((time.perf_counter() - start) * 1000)
+        if start > stop:
+            break
+    wall = time.perf_counter() - started
+    connection.close()
+    return latencies, wall
+
+
+def add_shadow_challenger(project: Path, env: str, champion: DeployedModel) -> str:
+    """Register a copy of the champion in the copy's registry and serve it in shadow (the copy's config only)."""
+    registry = ModelRegistry(project / "data/06_models/registry")
+    version = registry.register(champion.model, champion.metadata | {"stage": "benchmark shadow copy"}, promote=False,
+                                reason="benchmark: a challenger as costly as the champion")
+    conf = project / "conf" / env / "parameters_serving_benchmark.yml"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(yaml.safe_dump({"serving": {"challenger": {"version": version, "mode": "shadow"}}}))
+    return version
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, default=REPO, help="Kedro project with a champion (default: this repository)")
+    parser.add_argument("--env", default="local", help="Kedro environment (default: local)")
+    parser.add_argument("--requests", type=int, default=3000, help="one-row requests per HTTP loop")
+    parser.add_argument("--max-seconds", type=float, default=60, help="upper bound on each HTTP loop")
+    parser.add_argument("--batch-rows", type=int, default=200_000, help="rows of the batch inference measurement")
+    args = parser.parse_args()
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+    with tempfile.TemporaryDirectory() as folder:
+        project = project_copy(args.project.resolve(), Path(folder) / "project")
+        os.chdir(project)  # the catalog's relative paths resolve against the working folder
+        context = project_context(project, args.env)
+        spec = ProblemSpec.model_validate(context.params["problem"])
+        deployment = DeploymentConfig.model_validate(context.params["deployment"])
+        champion = load_live(context, spec).champion
+        print(f"champion {champion.version}: {champion.metadata.get('model')} ({champion.metadata.get('stage')}), "
+              f"threshold {champion.threshold:g}")
+
+        standardised = test_file_rows(context, spec)
+        records = as_records(standardised, spec)[:1000]
+        bodies = [json.dumps(record).encode() for record in records]
+        prepared = [champion.model_rows_from_records([r], spec)[0] for r in records]
+
+        # ---- one row, in process ----
+        for record, frame in zip(records[:20], prepared[:20], strict=True):  # warm-up, not measured
+            champion.probabilities(champion.model_rows_from_records([record], spec)[0])
+            champion.model.predict_proba(frame)
+        service_path = bounded([lambda r=r: champion.probabilities(champion.model_rows_from_records([r], spec)[0])
+                                for r in records], args.max_seconds)
+        raw_single = bounded([lambda f=f: champion.model.predict_proba(f) for f in prepared], args.max_seconds)
+        print(f"in process, one row ({len(service_path)} rows): service preparation + predict_proba {percentiles(service_path)}")
+        print(f"in process, one row ({len(raw_single)} rows): predict_proba alone on prepared rows {percentiles(raw_single)}")
+
+        # ---- one row, through HTTP ----
+        with running_service(project, args.env) as port:
+            latencies, wall = http_loop(port, bodies, args.requests, args.max_seconds)
+        p50_http = float(np.percentile(latencies, 50))
+        print(f"HTTP POST /predict, one row, {len(latencies)} requests, 1 client, keep-alive: {percentiles(latencies)}, "
+              f"throughput {len(latencies) / wall:.0f} req/s")
+        print(f"  ratio HTTP p50 / in-process predict_proba p50: {p50_http / float(np.percentile(raw_single, 50)):.1f}x; "
+              f"HTTP p50 - in-process service path p50: {p50_http - float(np.percentile(service_path, 50)):.2f} ms "
+              f"(targets: p50 <= 3 ms, p99 <= 10 ms)")
+
+        shadow = add_shadow_challenger(project, args.env, champion)
+        with running_service(project, args.env) as port:
+            shadowed, wall = http_loop(port, bodies, args.requests, args.max_seconds)
+        print(f"HTTP POST /predict with challenger {shadow} in shadow: {percentiles(shadowed)}, "
+              f"throughput {len(shadowed) / wall:.0f} req/s "
+              f"(p50 {float(np.percentile(shadowed, 50)) - p50_http:+.2f} ms vs no challenger)")
+
+        # ---- batch ----
+        raw = context.catalog.load("raw_files")[spec.raw.test_file]()
+        batch = raw.sample(n=args.batch_rows, replace=True, random_state=spec.seed).reset_index(drop=True)
+        config = InferenceConfig(input_path="benchmark rows", output_path="-", rejects_path="-")
+        start = time.perf_counter()
+        predictions, rejects, _ = score_new_rows(batch, champion, spec, deployment, config)
+        node_seconds = time.perf_counter() - start
+        model_rows = rows.apply_missing_value_fills(
+            rows.cast_features(rows.standardise(batch, spec, "benchmark rows", label_optional=True), spec), champion.fills, spec)
+        start = time.perf_counter()
+        champion.model.predict_proba(model_rows)
+        raw_seconds = time.perf_counter() - start
+        node_rate, raw_rate = args.batch_rows / node_seconds, args.batch_rows / raw_seconds
+        print(f"batch inference ({args.batch_rows} rows, {len(predictions)} scored, {len(rejects)} rejected): "
+              f"{node_rate:,.0f} rows/s; raw predict_proba on prepared rows {raw_rate:,.0f} rows/s; "
+              f"ratio {node_rate / raw_rate:.2f}x (targets: >= 100,000 rows/s and >= 0.5x raw)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Batch inference: score a file of new raw rows with the registry's champion; unusable rows go to rejects."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from ml_lifecycle import rows
+from ml_lifecycle.deployment import (
+    DeployedModel,
+    DeploymentConfig,
+    DeploymentError,
+    deploy,
+    row_problems,
+)
+from ml_lifecycle.spec import ProblemSpec, StrictModel
+
+INPUT_ROW = "input_row"
+
+
+class InferenceConfig(StrictModel):
+    """Where the batch comes from and goes (`parameters_deployment.yml`, key `inference`; set by runtime params)."""
+
+    input_path: str
+    output_path: str
+    rejects_path: str
+
+
+def deploy_champion(registry_record: dict[str, Any], champion: dict[str, Any], train_split: pd.DataFrame,
+                    validation_split: pd.DataFrame, missing_value_fills: dict[str, object], spec: ProblemSpec) -> DeployedModel:
+    """Return the registry's champion ready to score, with the fills and categories of the splits it was trained on."""
+    if champion["version"] != registry_record["champion"]:
+        raise DeploymentError(f"the champion changed during the run ({champion['version']} -> {registry_record['champion']}); run again")
+    return deploy(champion, registry_record, train_split, validation_split, missing_value_fills, spec)
+
+
+def _label(decisions: pd.Series, spec: ProblemSpec) -> pd.Series:
+    return decisions.map({1: spec.target.positive_label, 0: spec.target.negative_label})
+
+
+def score_new_rows(inference_input: pd.DataFrame, deployed: DeployedModel, spec: ProblemSpec, deployment: DeploymentConfig,
+                   config: InferenceConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Return the scored rows, the rejected rows with their reasons, and a summary of the batch."""
+    started = time.perf_counter()
+    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
+    raw = inference_input.reset_index(drop=True)
+    standardised = rows.standardise(raw, spec, config.input_path, label_optional=True)
+    rows.require_columns(standardised, spec.features, config.input_path)
+    typed = rows.cast_features(standardised, spec)
+    problems = row_problems(standardised, typed, spec, deployment)
+    usable = problems == ""
+    typed = typed[usable]
+    model_rows = rows.apply_missing_value_fills(typed, deployed.fills, spec)
+    probability = deployed.probabilities(model_rows) if len(model_rows) else []
+    decision = (pd.Series(probability, index=typed.index) >= deployed.threshold).astype("int8")
+    predictions = pd.concat(
+        [
+            pd.Series(typed.index, index=typed.index, name=INPUT_ROW),
+            standardised.loc[usable, spec.features],
+            pd.DataFrame(
+                {
+                    "probability": probability,
+                    "decision": decision,
+                    "predicted_label": _label(decision, spec),
+                    "unseen_categories": deployed.unseen_categories(typed, spec),
+                    "model_version": deployed.version,
+                    "threshold": deployed.threshold,
+                    "scored_at": scored_at,
+                },
+                index=typed.index,
+            ),
+        ],
+        axis=1,
+    )
+    rejects = raw[~usable].copy()
+    rejects.columns = [str(c) for c in standardised.columns if c != rows.SOURCE_COLUMN]
+    rejects.insert(0, INPUT_ROW, rejects.index)
+    rejects["reasons"] = problems[~usable]
+    seconds = time.perf_counter() - started
+    summary = {
+        "input": config.input_path,
+        "output": config.output_path,
+        "rejects": config.rejects_path,
+        "rows": len(raw),
+        "scored": int(usable.sum()),
+        "rejected": int((~usable).sum()),
+        "rows_with_unseen_categories": int((predictions["unseen_categories"] != "").sum()),
+        "positive_share": round(float(decision.mean()), 4) if len(decision) else None,
+        "model_version": deployed.version,
+        "threshold": deployed.threshold,
+        "scored_at": scored_at,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(len(raw) / seconds) if seconds else None,
+    }
+    return predictions.reset_index(drop=True), rejects.reset_index(drop=True), summary
+
+
+def build_index_section(summary: dict[str, Any]) -> dict[str, Any]:
+    """Return the deployment section of `data/08_reporting/index.html`: the last batch scored and by which model."""
+    notes = [f"Last batch: {summary['input']} -> {summary['output']} (rejects: {summary['rejects']})."]
+    return {
+        "title": "Deployment (batch inference)",
+        "updated": summary["scored_at"],
+        "headline": {
+            "champion": summary["model_version"],
+            "threshold": f"{summary['threshold']:g}",
+            "rows scored": summary["scored"],
+            "rows rejected": summary["rejected"],
+            "positive share": "n/a" if summary["positive_share"] is None else f"{summary['positive_share']:.3f}",
+        },
+        "links": [],
+        "notes": notes,
+    }

@@ -1,0 +1,223 @@
+"""Typed monitoring configuration (`conf/base/parameters_monitoring.yml`, key `monitoring`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from ml_lifecycle.spec import ProblemSpec, StrictModel
+
+# Distances, not p-values: a p-value test flags tiny differences on large batches and fires on
+# about 5% of columns of every clean batch, so a drift share built on it is noise.
+DistanceMethod = Literal["wasserstein", "jensenshannon", "psi", "hellinger", "kl_div", "ed"]
+Severity = Literal["warning", "critical"]
+
+
+class Clean(StrictModel):
+    """Rows as they come."""
+
+    kind: Literal["clean"]
+    labelled: bool = Field(default=True, description="False: labels have not arrived yet.")
+
+    def describe(self) -> str:
+        """Return what the scenario does, for people."""
+        return "rows as they come" + ("" if self.labelled else ", labels not arrived yet")
+
+
+class CovariateShift(StrictModel):
+    """Rows resampled toward a subpopulation (a pandas query on the features)."""
+
+    kind: Literal["covariate_shift"]
+    toward: str = Field(description="Pandas query picking the subpopulation, e.g. 'age >= 50'.")
+    share: float = Field(gt=0, lt=1, description="Share of the batch drawn from the subpopulation.")
+    labelled: bool = True
+
+    def describe(self) -> str:
+        """Return what the scenario does, for people."""
+        return f"{self.share:.0%} of rows where {self.toward}"
+
+
+class MissingSpike(StrictModel):
+    """A share of one column's values go missing."""
+
+    kind: Literal["missing_spike"]
+    column: str
+    share: float = Field(gt=0, le=1)
+    labelled: bool = True
+
+    def describe(self) -> str:
+        """Return what the scenario does, for people."""
+        return f"{self.share:.0%} of {self.column} set missing"
+
+
+class UnitChange(StrictModel):
+    """A numeric column arrives in another unit (every value times a factor)."""
+
+    kind: Literal["unit_change"]
+    column: str
+    factor: float = Field(gt=0)
+    labelled: bool = True
+
+    def describe(self) -> str:
+        """Return what the scenario does, for people."""
+        return f"{self.column} x {self.factor:g}"
+
+
+class UnseenCategory(StrictModel):
+    """A share of one categorical column takes a value never seen in training."""
+
+    kind: Literal["unseen_category"]
+    column: str
+    value: str
+    share: float = Field(gt=0, le=1)
+    labelled: bool = True
+
+    def describe(self) -> str:
+        """Return what the scenario does, for people."""
+        return f"{self.share:.0%} of {self.column} = {self.value!r}"
+
+
+class PriorShift(StrictModel):
+    """Rows resampled to another class balance."""
+
+    kind: Literal["prior_shift"]
+    positive_share: float = Field(gt=0, lt=1)
+    labelled: bool = True
+
+    def describe(self) -> str:
+        """Return what the scenario does, for people."""
+        return f"positive share {self.positive_share:.0%}"
+
+
+class ConceptDrift(StrictModel):
+    """The meaning changes: labels flipped for a subgroup (a pandas query), features untouched."""
+
+    kind: Literal["concept_drift"]
+    subgroup: str = Field(description="Pandas query picking the rows whose labels flip.")
+    labelled: Literal[True] = True  # concept drift is only visible through labels
+
+    def describe(self) -> str:
+        """Return what the scenario does, for people."""
+        return f"labels flipped where {self.subgroup}"
+
+
+Scenario = Annotated[
+    Clean | CovariateShift | MissingSpike | UnitChange | UnseenCategory | PriorShift | ConceptDrift,
+    Field(discriminator="kind"),
+]
+
+
+class SimulationConfig(StrictModel):
+    """The demo's production batches: the test file's rows cut into one batch per scenario."""
+
+    enabled: bool = True
+    batch_prefix: str = Field(default="week", pattern=r"^[A-Za-z0-9_-]+$")
+    start: dt.date = Field(default=dt.date(2026, 1, 5), description="Date of the first batch.")
+    period_days: int = Field(default=7, gt=0, description="Days between batches.")
+    scenarios: list[Scenario] = Field(default_factory=list, description="One batch each, in order.")
+
+    def check_against(self, spec: ProblemSpec) -> None:
+        """Raise naming the scenario key whose column does not fit the problem spec."""
+        if self.enabled and self.scenarios and spec.raw.test_file is None:
+            raise ValueError("monitoring.simulation cuts batches from problem.raw.test_file, which is not set; "
+                             "set monitoring.simulation.enabled: false and drop batches into the production folder")
+        for index, scenario in enumerate(self.scenarios):
+            key = f"monitoring.simulation.scenarios[{index}]"
+            column = getattr(scenario, "column", None)
+            if isinstance(scenario, UnitChange) and column not in spec.numeric_features:
+                raise ValueError(f"{key}.column: {column!r} is not a numeric feature {spec.numeric_features}")
+            if isinstance(scenario, UnseenCategory) and column not in spec.categorical_features:
+                raise ValueError(f"{key}.column: {column!r} is not a categorical feature {spec.categorical_features}")
+            if isinstance(scenario, MissingSpike) and column not in spec.features:
+                raise ValueError(f"{key}.column: {column!r} is not a feature {spec.features}")
+
+
+class DriftConfig(StrictModel):
+    """How drift is measured per column type (Evidently methods and their per-column thresholds)."""
+
+    numeric_method: DistanceMethod = "wasserstein"
+    numeric_threshold: float = Field(default=0.1, gt=0)
+    categorical_method: DistanceMethod = "jensenshannon"
+    categorical_threshold: float = Field(default=0.1, gt=0)
+    per_column_method: dict[str, DistanceMethod] = Field(default_factory=dict)
+    per_column_threshold: dict[str, float] = Field(default_factory=dict)
+    prediction_method: DistanceMethod = "wasserstein"
+
+    @model_validator(mode="after")
+    def _wasserstein_is_numeric(self) -> DriftConfig:
+        if self.categorical_method in ("wasserstein", "ed"):
+            raise ValueError(f"categorical_method {self.categorical_method!r} works on numbers only")
+        return self
+
+
+class MaxTest(StrictModel):
+    """Pass while the measured value stays at or below `max`."""
+
+    max: float = Field(ge=0)
+    severity: Severity = "critical"
+    enabled: bool = True
+
+
+class MinTest(StrictModel):
+    """Pass while the measured value stays at or above `min`."""
+
+    min: float
+    severity: Severity = "critical"
+    enabled: bool = True
+
+
+class SliceGapTest(MaxTest):
+    """Largest recall gap between values of a slice column, among values with enough positives."""
+
+    min_positives: int = Field(default=20, gt=0, description="Slice values with fewer are not compared.")
+
+
+class MonitoringTests(StrictModel):
+    """The explicit tests every batch gets (Evidently's automatic tests are off)."""
+
+    drifted_columns_share: MaxTest = Field(description="Share of feature columns whose drift passes their threshold.")
+    prediction_drift: MaxTest = Field(description="Drift score of the predicted probability (an output metric).")
+    missing_share: MaxTest = Field(description="Per feature column.")
+    new_category_share: MaxTest = Field(description="Per categorical column: values never seen in the reference.")
+    out_of_range_share: MaxTest = Field(description="Per numeric column: values outside the reference's range.")
+    row_count: MinTest = Field(description="Input volume: rows in the batch.")
+    roc_auc: MinTest = Field(description="Labelled batches only.")
+    slice_recall_gap: SliceGapTest = Field(description="Labelled batches only, per slice column.")
+
+
+class RetrainPolicy(StrictModel):
+    """When the run recommends retraining."""
+
+    on_performance_failure: bool = Field(default=True, description="Any labelled batch failing a critical performance test.")
+    drifted_batches: int = Field(default=2, gt=0, description="Batches failing drift tests among the latest `window`...")
+    window: int = Field(default=4, gt=0, description="...batches.")
+
+
+class MonitoringConfig(StrictModel):
+    """Batches, drift methods, tests, slices and the retrain policy."""
+
+    production_folder: str = Field(description="Drop-in folder of production files, for messages (the catalog reads it).")
+    simulation: SimulationConfig = SimulationConfig()
+    drift: DriftConfig = DriftConfig()
+    tests: MonitoringTests
+    slices: list[str] | None = Field(default=None, description="Slice columns; null: the spec's slices and protected attributes.")
+    data_summary: bool = Field(default=False, description="Add Evidently's DataSummaryPreset to each batch report (~2 s a batch).")
+    retrain: RetrainPolicy = RetrainPolicy()
+
+    def check_against(self, spec: ProblemSpec) -> None:
+        """Raise naming the key of any column the problem spec does not have."""
+        self.simulation.check_against(spec)
+        for key in ("per_column_method", "per_column_threshold"):
+            unknown = [c for c in getattr(self.drift, key) if c not in spec.features]
+            if unknown:
+                raise ValueError(f"monitoring.drift.{key} names {unknown}, which are not features {spec.features}")
+        sliceable = spec.features + list(spec.banded_columns)
+        unknown = [c for c in self.slice_columns(spec) if c not in sliceable]
+        if unknown:
+            raise ValueError(f"monitoring.slices names {unknown}; slice by features or banded_columns {sliceable}")
+
+    def slice_columns(self, spec: ProblemSpec) -> list[str]:
+        """Return the slice columns per-slice reports cover."""
+        return spec.slice_columns if self.slices is None else self.slices

@@ -1,0 +1,53 @@
+"""production batches + champion -> scores -> Evidently reports, explicit tests -> summary, alerts, retrain recommendation.
+
+Batch sources: simulated scenarios cut from the test file, files dropped into the production
+folder, and the prediction service's request log. A further source (standardised rows with the
+batch columns) is one more input of `prepare_production_batches`.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from ml_lifecycle.pipelines.inference import create_pipeline as inference_pipeline
+from ml_lifecycle.pipelines.monitoring import nodes
+
+CONFIG = ["params:monitoring", "params:problem"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the monitoring pipeline."""
+    # Score with the champion exactly as batch inference and the service deploy it: the same node,
+    # which Kedro counts once when both pipelines run together.
+    deploy = inference_pipeline().only_nodes("deploy_champion")
+    return deploy + Pipeline(
+        [
+            Node(nodes.simulate_production_batches, ["validated_rows", *CONFIG], "simulated_batches",
+                 name="simulate_production_batches"),
+            Node(nodes.read_dropped_in_batches, ["production_files", "params:monitoring.production_folder", "params:problem"],
+                 ["dropped_in_batches", "unreadable_production_files"], name="read_dropped_in_batches"),
+            Node(nodes.request_log_batches, ["request_log", "params:problem"], "request_log_batches", name="request_log_batches"),
+            Node(nodes.prepare_production_batches,
+                 ["unreadable_production_files", "params:problem", "simulated_batches", "dropped_in_batches",
+                  "request_log_batches"],
+                 ["production_batches", "rejected_batches"], name="prepare_production_batches"),
+            Node(nodes.score_reference, ["monitoring_reference", "deployed_champion", "params:problem"],
+                 "scored_reference", name="score_reference"),
+            Node(nodes.score_production_batches, ["production_batches", "deployed_champion", "params:problem"],
+                 ["scored_batches", "scoring_metrics"], name="score_production_batches"),
+            Node(nodes.build_batch_reports, ["scored_batches", "scored_reference", "deployed_champion", *CONFIG],
+                 ["monitoring_batch_reports", "monitoring_batch_results", "monitoring_test_results", "monitoring_workspace"],
+                 name="build_batch_reports"),
+            Node(nodes.build_slice_metrics, ["scored_batches", *CONFIG], "monitoring_slice_metrics", name="build_slice_metrics"),
+            Node(nodes.check_slice_recall_gaps, ["monitoring_slice_metrics", "params:monitoring"], "slice_test_results",
+                 name="check_slice_recall_gaps"),
+            Node(nodes.summarise_batches, ["scoring_metrics", "monitoring_test_results", "slice_test_results", "rejected_batches"],
+                 "monitoring_summary", name="summarise_batches"),
+            Node(nodes.plot_monitoring_summary, ["monitoring_summary", "params:monitoring"], "monitoring_summary_chart",
+                 name="plot_monitoring_summary"),
+            Node(nodes.recommend_retraining, ["monitoring_summary", "monitoring_test_results", "slice_test_results", "params:monitoring"],
+                 "retrain_recommendation", name="recommend_retraining"),
+            Node(nodes.render_monitoring_overview, ["monitoring_summary", "monitoring_summary_chart", "retrain_recommendation"],
+                 "monitoring_overview", name="render_monitoring_overview"),
+            Node(nodes.build_monitoring_index_section, ["monitoring_summary", "retrain_recommendation"],
+                 "monitoring_index_section", name="build_monitoring_index_section"),
+        ]
+    )

@@ -1,0 +1,1 @@
+"""The prediction service: FastAPI app, request log, shadow / canary challenger (docs/serving.md)."""

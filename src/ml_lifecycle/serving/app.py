@@ -1,0 +1,357 @@
+"""The prediction service: FastAPI serving the registry's champion (docs/serving.md).
+
+`make serve` runs `uvicorn ml_lifecycle.serving.app:create_app --factory` from the project
+folder; `KEDRO_ENV` picks the configuration environment. Configuration, registry, splits and
+request log all come through the project's Kedro catalog and parameters, so the service
+scores with exactly what the pipelines produced.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoint annotations, which name
+# models built at runtime from the problem spec.
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kedro.framework.context import KedroContext
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ml_lifecycle.deployment import (
+    DeployedModel,
+    DeploymentConfig,
+    DeploymentError,
+    deploy,
+)
+from ml_lifecycle.project import project_context
+from ml_lifecycle.registry import ModelRegistry
+from ml_lifecycle.serving.challenger import BackgroundScorer, answered_by_canary
+from ml_lifecycle.serving.config import ServingConfig
+from ml_lifecycle.serving.request_log import (
+    RequestLog,
+    UnknownRequestError,
+    compare_models,
+)
+from ml_lifecycle.serving.schema import (
+    Feedback,
+    PredictResponse,
+    error_location,
+    predict_request_model,
+    row_model,
+)
+from ml_lifecycle.spec import ProblemSpec
+
+logger = logging.getLogger(__name__)
+
+RECEIVED_AT = "ml_lifecycle.received_at"
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the service answers with right now; replaced whole on reload, so a request sees one consistent set."""
+
+    champion: DeployedModel
+    challenger: DeployedModel | None
+    config: ServingConfig
+
+
+def load_live(context: KedroContext, spec: ProblemSpec) -> Live:
+    """Return the registry's champion and the configured challenger, deployed with their training profile."""
+    config = ServingConfig.model_validate(context.params["serving"])
+    catalog = context.catalog
+    registry: ModelRegistry = catalog["champion"].registry
+    record = registry.record()
+    if record["champion"] is None:
+        raise DeploymentError(f"{registry.record_path}: no champion registered yet; run `kedro run` first")
+    train, validation = catalog.load("train_split"), catalog.load("validation_split")
+    fills = catalog.load("missing_value_fills")
+
+    def deployed(version: str) -> DeployedModel:
+        version, model, metadata = registry.load(version)
+        return deploy({"version": version, "model": model, "metadata": metadata}, record, train, validation, fills, spec)
+
+    wanted = config.challenger.version
+    if wanted is not None and wanted not in record["versions"]:
+        raise DeploymentError(f"serving.challenger.version {wanted!r} is not a registry version; known: {sorted(record['versions'])}")
+    champion = deployed(record["champion"])
+    challenger = deployed(wanted) if wanted is not None and wanted != champion.version else None
+    return Live(champion=champion, challenger=challenger, config=config)
+
+
+class BodySizeLimit:
+    """Refuse request bodies over the configured size with 413, before anything parses them; stamp the arrival time."""
+
+    def __init__(self, app: ASGIApp, max_bytes: Callable[[], int]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})[RECEIVED_AT] = time.perf_counter()
+        limit = self.max_bytes()
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(scope, receive, send, limit)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away: nobody to answer
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > limit:
+                await self._refuse(scope, receive, send, limit)
+                return
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = JSONResponse(
+            {"error": "payload too large", "detail": f"the request body is over {limit} bytes (serving.max_body_bytes)"},
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class Service:
+    """The state behind the endpoints: configuration, live models, request log and background scorer."""
+
+    def __init__(self, project_path: Path, env: str | None) -> None:
+        self.project_path, self.env = project_path, env
+        context = project_context(project_path, env)
+        self.spec = ProblemSpec.model_validate(context.params["problem"])
+        self.deployment = DeploymentConfig.model_validate(context.params["deployment"])
+        self.deployment.check_against(self.spec)
+        self.live = load_live(context, self.spec)
+        self.log = RequestLog(context.catalog["request_log"].filepath)
+        config = self.live.config  # the background scorer's settings take effect at start
+        self.background = BackgroundScorer(self.log, self.spec, config.shadow_queue_size, config.shadow_batch_seconds,
+                                           config.shadow_batch_rows)
+        self.started = datetime.now(UTC)
+        self.example = self._example_row(context)
+
+    def _example_row(self, context: KedroContext) -> dict[str, Any]:
+        """Return a realistic request row for the API docs: the first validation row."""
+        row = context.catalog.load("validation_split").iloc[0]
+        return {c: (float(row[c]) if c in self.spec.numeric_features else str(row[c])) for c in self.spec.features}
+
+    def reload(self) -> Live:
+        """Re-read configuration and registry; swap to the new champion and challenger, or keep the old ones on error."""
+        context = project_context(self.project_path, self.env)
+        if ProblemSpec.model_validate(context.params["problem"]) != self.spec:
+            raise DeploymentError("the problem spec changed: the request schema depends on it, so restart the service")
+        live = load_live(context, self.spec)
+        self.live = live
+        logger.info("Reloaded: champion %s, challenger %s (%s)", live.champion.version,
+                    live.challenger.version if live.challenger else None, live.config.challenger.mode)
+        return live
+
+    def label_of(self, decision: int) -> str:
+        """Return the problem's label for a 0/1 decision."""
+        return self.spec.target.positive_label if decision else self.spec.target.negative_label
+
+
+def _model_info(model: DeployedModel) -> dict[str, Any]:
+    meta = model.metadata
+    return {
+        "version": model.version,
+        "threshold": model.threshold,
+        "model": meta.get("model"),
+        "description": meta.get("description"),
+        "stage": meta.get("stage"),
+        "registered_at": meta.get("registered_at"),
+        "metrics": {k: meta[k] for k in ("cv_metrics", "test_metrics", "retraining") if k in meta},
+        "champion_since": model.promotion,
+    }
+
+
+def _problem_message(error: dict[str, Any]) -> str:
+    """Return one validation problem as `field: what is wrong`, naming the field as the client wrote it."""
+    if error["type"] == "json_invalid":
+        return f"malformed JSON at character {error['loc'][-1]}: {error.get('ctx', {}).get('error', error['msg'])}"
+    return f"{error_location(error['loc'])}: {error['msg']}"
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Answer invalid requests with 422 naming each field, and anything unexpected with a logged, clear 500."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # The offending input is not echoed back: it may be a NaN, which JSON cannot carry.
+        detail = [{"loc": list(e["loc"]), "type": e["type"], "msg": e["msg"]} for e in error.errors()]
+        return JSONResponse(
+            {"error": "invalid request", "problems": [_problem_message(e) for e in error.errors()], "detail": detail},
+            status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal error", "detail": "logged by the service; the request was not scored"},
+                            status_code=500)
+
+
+def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[BaseModel]) -> None:
+    """POST /predict and POST /feedback."""
+    spec = service.spec
+
+    @app.post("/predict", response_model=PredictResponse)
+    def predict(payload: PredictRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
+        """Score one row (an object) or several (a list); every row is logged with the model that answered."""
+        rows = payload.root if isinstance(payload.root, list) else [payload.root]
+        live = service.live
+        if len(rows) > live.config.max_rows:
+            raise HTTPException(413, f"{len(rows)} rows in one request; the limit is {live.config.max_rows} (serving.max_rows)")
+        records = [row.model_dump() for row in rows]
+        request_id = uuid.uuid4().hex
+        received_at = datetime.now(UTC).isoformat()
+        canary = live.challenger is not None and live.config.challenger.mode == "canary" and answered_by_canary(
+            request_id, live.config.challenger.canary_share)
+        answering, other = (live.challenger, live.champion) if canary else (live.champion, live.challenger)
+        model_rows, unseen = answering.model_rows_from_records(records, spec)
+        probabilities = answering.probabilities(model_rows)
+        threshold = answering.threshold
+        latency_ms = (time.perf_counter() - request.scope["state"][RECEIVED_AT]) * 1000
+        role = "challenger" if canary else "champion"
+        service.log.record(request_id, received_at, records, answering.version, role, probabilities, threshold, unseen, latency_ms)
+        if other is not None:
+            service.background.submit(other, request_id, records)
+        return {
+            "request_id": request_id,
+            "model_version": answering.version,
+            "role": role,
+            "threshold": threshold,
+            "predictions": [
+                {"probability": float(p), "decision": int(p >= threshold), "label": service.label_of(int(p >= threshold)),
+                 "unseen_categories": flags}
+                for p, flags in zip(probabilities, unseen, strict=True)
+            ],
+        }
+
+    @app.post("/feedback")
+    def feedback(body: Feedback) -> dict[str, Any]:
+        """Record the true labels of an earlier request, one per row, for monitoring and retraining."""
+        declared = {spec.target.normalise(label): label for label in (spec.target.positive_label, spec.target.negative_label)}
+        unknown = [label for label in body.labels if spec.target.normalise(label) not in declared]
+        if unknown:
+            raise HTTPException(422, f"labels {unknown} are not among the declared labels {sorted(declared.values())}")
+        try:
+            service.log.add_feedback(body.request_id, [declared[spec.target.normalise(label)] for label in body.labels],
+                                     datetime.now(UTC).isoformat())
+        except UnknownRequestError:
+            raise HTTPException(404, f"no logged request has id {body.request_id!r}") from None
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+        return {"request_id": body.request_id, "labels_recorded": len(body.labels)}
+
+
+def add_info_routes(app: FastAPI, service: Service, Row: type[BaseModel]) -> None:
+    """GET /health, GET /model and GET /challenger."""
+    spec = service.spec
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """Liveness and what is being served."""
+        live = service.live
+        return {
+            "status": "ok",
+            "champion": live.champion.version,
+            "challenger": live.challenger.version if live.challenger else None,
+            "challenger_mode": live.config.challenger.mode if live.challenger else None,
+            "up_since": service.started.isoformat(timespec="seconds"),
+            "background": {"pending": service.background.pending(), "skipped": service.background.skipped,
+                           "failed": service.background.failed},
+        }
+
+    @app.get("/model")
+    def model() -> dict[str, Any]:
+        """The champion (and challenger): version, threshold, metrics, and the feature schema of a request row."""
+        live = service.live
+        return {
+            **_model_info(live.champion),
+            "challenger": None if live.challenger is None else {**_model_info(live.challenger), **live.config.challenger.model_dump()},
+            "features": {"numeric": spec.numeric_features, "categorical": spec.categorical_features},
+            "request_row_schema": Row.model_json_schema(),
+        }
+
+    @app.get("/challenger")
+    def challenger() -> dict[str, Any]:
+        """Champion vs challenger on the logged traffic: agreement, and metrics where feedback brought labels."""
+        live = service.live
+        if live.challenger is None:
+            return {"challenger": None, "detail": "no challenger configured (serving.challenger.version)"}
+        paired = service.log.paired_scores(live.challenger.version)
+        return {"champion": live.champion.version, "challenger": live.challenger.version,
+                **live.config.challenger.model_dump(exclude={"version"}),
+                **compare_models(paired, spec.target.positive_label)}
+
+
+def add_admin_routes(app: FastAPI, service: Service) -> None:
+    """POST /admin/reload and POST /admin/drain (the service listens on loopback only: see docs/serving.md)."""
+
+    @app.post("/admin/reload")
+    def reload() -> dict[str, Any]:
+        """Pick up the registry's current champion and the configured challenger without a restart."""
+        try:
+            live = service.reload()
+        except Exception as error:  # whatever stops the new models loading, the old ones keep serving
+            logger.exception("reload refused")
+            raise HTTPException(409, f"reload refused, still serving {service.live.champion.version}: {error}") from None
+        return {"champion": live.champion.version, "challenger": live.challenger.version if live.challenger else None}
+
+    @app.post("/admin/drain")
+    def drain() -> dict[str, Any]:
+        """Wait until every queued shadow / canary request is scored and logged."""
+        service.background.wait()
+        return {"pending": service.background.pending(), "logged_rows": service.log.count()}
+
+
+def create_app(project_path: str | Path | None = None, env: str | None = None) -> FastAPI:
+    """Return the prediction service for the Kedro project at `project_path` (default: the working folder)."""
+    project = Path(project_path or os.getcwd()).resolve()
+    os.chdir(project)  # the catalog's relative paths (registry, splits, request log) resolve against the working folder
+    service = Service(project, env or os.environ.get("KEDRO_ENV"))
+    spec = service.spec
+    Row = row_model(spec, service.deployment, service.example)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.background.stop()
+        service.log.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="ML Lifecycle prediction service",
+        description=f"Scores rows with the registry's champion: P({spec.target_column} = {spec.target.positive_label!r}).",
+        version=service.live.champion.version,
+    )
+    app.state.service = service
+    app.add_middleware(BodySizeLimit, max_bytes=lambda: service.live.config.max_body_bytes)
+    add_error_handlers(app)
+    add_scoring_routes(app, service, predict_request_model(Row))
+    add_info_routes(app, service, Row)
+    add_admin_routes(app, service)
+    return app

@@ -1,0 +1,101 @@
+"""Batch inference nodes on a tiny hand-made problem with a real fitted model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_lifecycle.deployment import (
+    DeployedModel,
+    DeploymentConfig,
+    DeploymentError,
+    deploy,
+)
+from ml_lifecycle.pipelines.inference import nodes
+from ml_lifecycle.rows import DataValidationError
+from ml_lifecycle.spec import ProblemSpec
+
+from .tiny_deployment import FILLS, RECORD
+
+CONFIG = nodes.InferenceConfig(input_path="in/new.csv", output_path="out/scored.csv", rejects_path="out/scored.csv.rejects.csv")
+BOUNDS = DeploymentConfig(feature_bounds={"age": {"min": 0, "max": 120}}, max_text_length=12)
+
+
+def raw(*records: list[str]) -> pd.DataFrame:
+    """Return a header-less raw file as the catalog loads it (columns 0..n-1, all text)."""
+    return pd.DataFrame([list(r) for r in records], dtype="str")
+
+
+def test_deploying_takes_the_fills_and_categories_of_the_splits_the_model_was_trained_on(deployed: DeployedModel):
+    assert deployed.version == "v7" and deployed.threshold == 0.5
+    assert deployed.fills == FILLS
+    assert deployed.categories == {"work_class": frozenset({"Private", "State-gov"})}
+    assert deployed.promotion["event"] == "promoted"
+
+
+def test_a_model_trained_on_other_splits_is_refused(champion: dict, splits: tuple[pd.DataFrame, pd.DataFrame], spec: ProblemSpec):
+    train, validation = splits
+    with pytest.raises(DeploymentError, match=r"registry version v7 was trained on other splits"):
+        deploy(champion, RECORD, train.iloc[1:], validation, FILLS, spec)
+    unfingerprinted = champion | {"metadata": {}}
+    with pytest.raises(DeploymentError, match=r"v7 records no data_fingerprint"):
+        deploy(unfingerprinted, RECORD, train, validation, FILLS, spec)
+
+
+def test_a_champion_that_changed_during_the_run_is_refused(champion: dict, splits: tuple[pd.DataFrame, pd.DataFrame],
+                                                           spec: ProblemSpec):
+    with pytest.raises(DeploymentError, match=r"champion changed during the run \(v7 -> v8\)"):
+        nodes.deploy_champion(RECORD | {"champion": "v8"}, champion, *splits, FILLS, spec)
+
+
+def test_usable_rows_are_scored_at_the_stored_threshold_and_bad_rows_rejected_with_reasons(deployed: DeployedModel,
+                                                                                           spec: ProblemSpec):
+    batch = raw(["25", "40", "Private"], ["forty", "40", "Private"], ["61", "?", "State-gov"], ["-2", "x", "Private"],
+                ["50", "45", "Gig-economy"], ["33", "40", "A-very-long-employer"], ["44", "38", "?"])
+    predictions, rejects, summary = nodes.score_new_rows(batch, deployed, spec, BOUNDS, CONFIG)
+    assert predictions["input_row"].tolist() == [0, 2, 4, 6]
+    assert rejects["input_row"].tolist() == [1, 3, 5]
+    assert rejects["reasons"].tolist() == [
+        "age: 'forty' is not a number",
+        "hours_per_week: 'x' is not a number; age: -2.0 is below the minimum 0",
+        "work_class: text longer than 12 characters",
+    ]
+    assert rejects.columns.tolist() == ["input_row", "age", "hours_per_week", "work_class", "reasons"]
+    assert (predictions["decision"] == (predictions["probability"] >= 0.5)).all()
+    assert predictions["predicted_label"].tolist() == [">50K" if d else "<=50K" for d in predictions["decision"]]
+    assert predictions["unseen_categories"].tolist() == ["", "", "work_class=Gig-economy", ""]
+    assert set(predictions["model_version"]) == {"v7"}
+    assert summary | {"seconds": 0, "rows_per_second": 0, "scored_at": ""} == {
+        "input": "in/new.csv", "output": "out/scored.csv", "rejects": "out/scored.csv.rejects.csv",
+        "rows": 7, "scored": 4, "rejected": 3, "rows_with_unseen_categories": 1,
+        "positive_share": round(float(predictions["decision"].mean()), 4), "model_version": "v7", "threshold": 0.5,
+        "scored_at": "", "seconds": 0, "rows_per_second": 0,
+    }
+
+
+def test_missing_values_are_filled_as_in_training(deployed: DeployedModel, spec: ProblemSpec):
+    predictions, _, _ = nodes.score_new_rows(raw(["61", "?", "State-gov"]), deployed, spec, BOUNDS, CONFIG)
+    filled = deployed.probabilities(pd.DataFrame({"age": [61.0], "hours_per_week": [40.0],
+                                                  "work_class": pd.array(["State-gov"], dtype="str"),
+                                                  "hours_per_week_missing": np.array([1], dtype="int8")}))
+    assert predictions["probability"].iloc[0] == filled[0]
+
+
+def test_the_label_column_may_be_present_or_absent(deployed: DeployedModel, spec: ProblemSpec):
+    without_label, _, _ = nodes.score_new_rows(raw(["25", "40", "Private"]), deployed, spec, BOUNDS, CONFIG)
+    with_label, _, _ = nodes.score_new_rows(raw(["25", "40", "Private", ">50K"]), deployed, spec, BOUNDS, CONFIG)
+    assert without_label["probability"].tolist() == with_label["probability"].tolist()
+
+
+def test_a_file_with_the_wrong_number_of_columns_names_the_file_and_both_accepted_counts(deployed: DeployedModel,
+                                                                                        spec: ProblemSpec):
+    with pytest.raises(DataValidationError, match=r"^in/new\.csv: expected 4 columns \(problem\.raw\.column_names\), "
+                                                  r"or 3 without the label column, found 2$"):
+        nodes.score_new_rows(raw(["25", "40"]), deployed, spec, BOUNDS, CONFIG)
+
+
+def test_a_batch_where_every_row_is_rejected_still_gives_an_empty_scored_table(deployed: DeployedModel, spec: ProblemSpec):
+    predictions, rejects, summary = nodes.score_new_rows(raw(["x", "40", "Private"]), deployed, spec, BOUNDS, CONFIG)
+    assert predictions.empty and "probability" in predictions.columns
+    assert len(rejects) == 1 and summary["positive_share"] is None

@@ -1,0 +1,61 @@
+"""The typed monitoring configuration: the shipped files parse, bad values fail naming the key."""
+
+from __future__ import annotations
+
+import pytest
+from kedro.config import OmegaConfigLoader
+from pydantic import ValidationError
+
+from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig
+from ml_lifecycle.spec import ProblemSpec
+from tests.conftest import REPO_ROOT
+
+from .tiny_monitoring import headerless_spec, tiny_config
+
+
+@pytest.mark.parametrize("env", ["base", "test"])
+def test_the_shipped_configuration_parses_and_fits_the_shipped_problem(env: str):
+    loader = OmegaConfigLoader(str(REPO_ROOT / "conf"), base_env="base", default_run_env=env,
+                               merge_strategy={"parameters": "soft"})
+    parameters = loader["parameters"]
+    config = MonitoringConfig.model_validate(parameters["monitoring"])
+    config.check_against(ProblemSpec.model_validate(parameters["problem"]))
+    kinds = [scenario.kind for scenario in config.simulation.scenarios]
+    assert kinds.count("clean") >= 3
+    assert {"covariate_shift", "missing_spike", "unit_change", "unseen_category", "prior_shift", "concept_drift"} <= set(kinds)
+
+
+def test_an_unknown_scenario_kind_is_rejected():
+    with pytest.raises(ValidationError, match="kind"):
+        tiny_config(simulation={"scenarios": [{"kind": "earthquake"}]})
+
+
+def test_a_p_value_drift_method_is_rejected():
+    with pytest.raises(ValidationError, match="numeric_method"):
+        tiny_config(drift={"numeric_method": "ks"})
+
+
+def test_a_numbers_only_method_for_categories_is_rejected():
+    with pytest.raises(ValidationError, match="works on numbers only"):
+        tiny_config(drift={"categorical_method": "wasserstein"})
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"simulation": {"scenarios": [{"kind": "unit_change", "column": "work_class", "factor": 2}]}},
+     r"scenarios\[0\]\.column: 'work_class' is not a numeric feature"),
+    ({"simulation": {"scenarios": [{"kind": "unseen_category", "column": "age", "value": "x", "share": 0.1}]}},
+     r"scenarios\[0\]\.column: 'age' is not a categorical feature"),
+    ({"drift": {"per_column_threshold": {"salary": 0.2}}}, r"monitoring\.drift\.per_column_threshold names \['salary'\]"),
+    ({"slices": ["salary"]}, r"monitoring\.slices names \['salary'\]"),
+])
+def test_columns_the_problem_does_not_have_fail_naming_the_key(changes: dict, message: str):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**changes).check_against(headerless_spec())
+
+
+def test_simulating_without_a_test_file_says_how_to_go_on():
+    spec = headerless_spec()
+    without_test_file = spec.model_copy(update={"raw": spec.raw.model_copy(update={"test_file": None})})
+    with pytest.raises(ValueError, match="set monitoring.simulation.enabled: false"):
+        tiny_config().check_against(without_test_file)
+    tiny_config(simulation={"enabled": False}).check_against(without_test_file)

@@ -1,0 +1,147 @@
+"""The monitoring pipeline end to end in conf/test: simulated scenarios plus files dropped into the production folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from evidently.ui.workspace import Workspace
+
+from tests.conftest import project_catalog, run_kedro
+
+OUTPUTS = ["monitoring_summary", "monitoring_test_results", "monitoring_slice_metrics", "retrain_recommendation",
+           "monitoring_batch_reports", "monitoring_batch_results", "monitoring_workspace", "scoring_metrics"]
+
+
+def raw_lines(project: Path, start: int, count: int) -> list[list[str]]:
+    """Return raw records of the shipped test file (header-less, the training format)."""
+    lines = (project / "data/01_raw/adult/adult.test").read_text().splitlines()[1:]  # first line: '|1x3 Cross validator'
+    return [line.split(", ") for line in lines[start:start + count]]
+
+
+def as_csv(records: list[list[str]]) -> str:
+    return "".join(", ".join(record) + "\n" for record in records)
+
+
+def dropped_in_files(project: Path) -> dict[str, str]:
+    """Four production files: labelled, unlabelled, one column short of both formats, and text in a number."""
+    unparseable = raw_lines(project, 600, 150)
+    unparseable[5][0] = "forty"
+    return {
+        "store_a": as_csv(raw_lines(project, 0, 150)),
+        "store_b_unlabelled": as_csv([record[:-1] for record in raw_lines(project, 200, 150)]),
+        "store_c_missing_columns": as_csv([record[:2] + record[4:-1] for record in raw_lines(project, 400, 150)]),
+        "store_d_bad_values": as_csv(unparseable),
+    }
+
+
+@pytest.fixture(scope="module")
+def monitored(test_project: Path) -> Iterator[dict[str, Any]]:
+    """One monitoring run in the session's project with four dropped-in files; the files are removed afterwards."""
+    production = test_project / "data/01_raw/production"
+    written = []
+    try:
+        for name, text in dropped_in_files(test_project).items():
+            path = production / f"{name}.csv"
+            path.write_text(text)
+            written.append(path)
+        run_kedro(test_project, ["monitoring"])
+    finally:
+        for path in written:
+            path.unlink()
+    catalog = project_catalog(test_project)
+    outputs = {name: catalog.load(name) for name in OUTPUTS}
+    outputs["summary"] = outputs["monitoring_summary"].set_index("batch")
+    outputs["project"] = test_project
+    yield outputs
+
+
+def simulated(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary[summary["source"] == "simulated"]
+
+
+def test_every_faulty_batch_alerts_and_no_clean_batch_does(monitored):
+    batches = simulated(monitored["summary"])
+    assert len(batches) == 10
+    assert (batches["alert"] == (batches["scenario"] != "clean")).all(), batches[["scenario", "alert", "reason"]]
+    assert set(batches["scenario"]) == {"clean", "covariate_shift", "missing_spike", "unit_change", "unseen_category",
+                                        "prior_shift", "concept_drift"}
+
+
+def test_each_fault_is_caught_by_the_kind_of_test_meant_for_it(monitored):
+    by_scenario = simulated(monitored["summary"]).set_index("scenario")
+    assert by_scenario.loc["covariate_shift", "drift"] == "fail"
+    assert by_scenario.loc["prior_shift", "drift"] == "fail"
+    for fault in ("missing_spike", "unit_change", "unseen_category"):
+        assert by_scenario.loc[fault, "data_quality"] == "fail", fault
+    concept = by_scenario.loc["concept_drift"]
+    # The features do not move: only the labels tell.
+    assert (concept["drift"], concept["data_quality"], concept["performance"]) == ("pass", "pass", "fail")
+    assert "roc_auc" in concept["reason"]
+
+
+def test_a_batch_without_labels_still_gets_drift_and_quality_results(monitored):
+    summary = monitored["summary"]
+    unlabelled = summary.loc["week_08"]
+    assert not unlabelled["labelled"] and pd.isna(unlabelled["roc_auc"])
+    assert (unlabelled["drift"], unlabelled["data_quality"], unlabelled["performance"]) == ("pass", "pass", "not run")
+    results = monitored["monitoring_test_results"]
+    assert "roc_auc" not in set(results.loc[results["batch"] == "week_08", "test"])
+
+
+def test_dropped_in_files_are_picked_up_as_batches_named_after_the_file(monitored):
+    summary = monitored["summary"]
+    for name, labelled in (("store_a", True), ("store_b_unlabelled", False)):
+        batch = summary.loc[name]
+        assert (batch["source"], batch["rows"], bool(batch["labelled"])) == ("dropped_in", 150, labelled)
+        assert not batch["alert"], batch["reason"]
+    assert {"store_a", "store_b_unlabelled"} <= set(monitored["monitoring_batch_reports"])
+
+
+def test_a_broken_file_gets_its_own_error_entry_and_the_other_batches_go_on(monitored):
+    summary = monitored["summary"]
+    missing = summary.loc["store_c_missing_columns"]
+    assert missing["alert"] and missing["data_quality"] == "error"
+    assert "store_c_missing_columns.csv: expected 15 columns" in missing["reason"]
+    bad = summary.loc["store_d_bad_values"]
+    assert bad["alert"] and "age: 'forty' is not a number" in bad["reason"]
+    assert len(summary) == 14  # 10 simulated + 4 dropped in: nothing hidden
+
+
+def test_reports_exist_per_batch_for_people_and_machines(monitored):
+    reported = sorted(monitored["summary"].index[monitored["summary"]["data_quality"] != "error"])
+    assert sorted(monitored["monitoring_batch_reports"]) == reported
+    assert sorted(monitored["monitoring_batch_results"]) == reported
+    project = monitored["project"]
+    overview = (project / "data/08_reporting/monitoring/overview.html").read_text()
+    assert "Recommendation: retrain" in overview and 'href="batches/week_10.html"' in overview
+    index = (project / "data/08_reporting/index.html").read_text()
+    assert 'href="monitoring/overview.html"' in index and 'href="monitoring/batches/store_a.html"' in index
+
+
+def test_per_slice_metrics_come_from_labelled_batches_only(monitored):
+    slices = monitored["monitoring_slice_metrics"]
+    assert "week_08" not in set(slices["batch"]) and "store_b_unlabelled" not in set(slices["batch"])
+    compared = slices[slices["compared"]]
+    assert compared["recall"].between(0, 1).all() and len(compared) > 0
+
+
+def test_the_run_recommends_retraining_because_of_the_concept_drift(monitored):
+    advice = monitored["retrain_recommendation"]
+    assert advice["retrain"] and "week_10" in advice["reason"]
+
+
+def test_scoring_cost_is_measured_per_batch(monitored):
+    metrics = monitored["scoring_metrics"]
+    assert (metrics[["scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]] > 0).all().all()
+
+
+def test_the_evidently_workspace_holds_one_run_per_batch_and_the_dashboard_panels(monitored):
+    assert set(monitored["monitoring_workspace"]) >= set(monitored["monitoring_batch_reports"])
+    workspace = Workspace(str(monitored["project"] / "data/09_monitoring_workspace"))
+    project = workspace.search_project("ML Lifecycle monitoring")[0]
+    titles = [panel.title for panel in project.dashboard.model().panels]
+    assert "Share of drifted feature columns" in titles and "ROC AUC (labelled batches)" in titles
