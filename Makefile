@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 serve: $(STAMP)
-	$(BIN)/uvicorn ml_lifecycle.serving.app:create_app --factory --host 127.0.0.1 --port $${PORT:-8000}
+	$(BIN)/uvicorn ml_lifecycle.serving.app:create_app --factory --host 127.0.0.1 --port $${PORT:-8000} --no-access-log
 
 # Champion-challenger retraining on the service's labelled requests (docs/serving.md).
 retrain: $(STAMP)

@@ -103,13 +103,13 @@ def as_records(standardised: pd.DataFrame, spec: ProblemSpec) -> list[dict[str, 
 
 
 @contextmanager
-def running_service(project: Path, env: str) -> Iterator[int]:
-    """Run the service as `make serve` does, on a free loopback port; yield the port."""
+def running_service(project: Path, env: str) -> Iterator[tuple[int, int]]:
+    """Run the service as `make serve` does, on a free loopback port; yield the port and the process id."""
     port = free_port()
     log = (project / f"service-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "ml_lifecycle.serving.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port)],
+         "--port", str(port), "--no-access-log"],
         cwd=project, env=os.environ | {"KEDRO_ENV": env, "KEDRO_DISABLE_TELEMETRY": "true"}, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 240
@@ -126,7 +126,7 @@ def running_service(project: Path, env: str) -> Iterator[int]:
             if time.monotonic() > deadline:
                 sys.exit("the service did not become healthy in 240 s")
             time.sleep(0.3)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -209,7 +209,7 @@ def main() -> None:
         print(f"in process, one row ({len(raw_single)} rows): predict_proba alone on prepared rows {percentiles(raw_single)}")
 
         # ---- one row, through HTTP ----
-        with running_service(project, args.env) as port:
+        with running_service(project, args.env) as (port, _):
             latencies, wall = http_loop(port, bodies, args.requests, args.max_seconds)
         p50_http = float(np.percentile(latencies, 50))
         print(f"HTTP POST /predict, one row, {len(latencies)} requests, 1 client, keep-alive: {percentiles(latencies)}, "
@@ -219,7 +219,7 @@ def main() -> None:
               f"(targets: p50 <= 3 ms, p99 <= 10 ms)")
 
         shadow = add_shadow_challenger(project, args.env, champion)
-        with running_service(project, args.env) as port:
+        with running_service(project, args.env) as (port, _):
             shadowed, wall = http_loop(port, bodies, args.requests, args.max_seconds)
         print(f"HTTP POST /predict with challenger {shadow} in shadow: {percentiles(shadowed)}, "
               f"throughput {len(shadowed) / wall:.0f} req/s "

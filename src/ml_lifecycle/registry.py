@@ -85,12 +85,12 @@ class ModelRegistry:
 class ModelRegistryDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
     """Kedro view of the registry: save registers (and maybe promotes) a model; load returns the record."""
 
-    def __init__(self, folder: str, metadata: dict[str, Any] | None = None) -> None:
-        self._registry = ModelRegistry(folder)
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._registry = ModelRegistry(path)
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"folder": str(self._registry.folder)}
+        return {"path": str(self._registry.folder)}
 
     def _exists(self) -> bool:
         return self._registry.record_path.exists()
@@ -109,8 +109,8 @@ class ChampionModelDataset(AbstractDataset[None, dict[str, Any]]):
     with the champion (inference, monitoring) receive the model itself rather than the record.
     """
 
-    def __init__(self, folder: str, metadata: dict[str, Any] | None = None) -> None:
-        self._registry = ModelRegistry(folder)
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._registry = ModelRegistry(path)
         self.metadata = metadata
 
     @property
@@ -119,7 +119,7 @@ class ChampionModelDataset(AbstractDataset[None, dict[str, Any]]):
         return self._registry
 
     def _describe(self) -> dict[str, Any]:
-        return {"folder": str(self._registry.folder)}
+        return {"path": str(self._registry.folder)}
 
     def _exists(self) -> bool:
         return self._registry.record()["champion"] is not None

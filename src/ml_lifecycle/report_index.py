@@ -51,8 +51,8 @@ section{{border-top:1px solid #ddd;padding:0.5rem 0 1rem}} .updated{{color:#777;
 class ReportIndexDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
     """Save one pipeline's section of the report index; load all sections."""
 
-    def __init__(self, folder: str, section: str, metadata: dict[str, Any] | None = None) -> None:
-        self._folder = Path(folder)
+    def __init__(self, path: str, section: str, metadata: dict[str, Any] | None = None) -> None:
+        self._folder = Path(path)
         self._section = section
         self.metadata = metadata
 
@@ -61,7 +61,7 @@ class ReportIndexDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         return self._folder / "index_sections.json"
 
     def _describe(self) -> dict[str, Any]:
-        return {"folder": str(self._folder), "section": self._section}
+        return {"path": str(self._folder), "section": self._section}
 
     def _exists(self) -> bool:
         return self._sections_path.exists()

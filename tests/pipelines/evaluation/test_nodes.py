@@ -10,7 +10,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
-from ml_lifecycle.estimators import SoftVotingEnsemble, build_model
+from ml_lifecycle.estimators import CalibratedModel, SoftVotingEnsemble, build_model
 from ml_lifecycle.pipelines.evaluation import nodes
 from ml_lifecycle.pipelines.evaluation.config import ThresholdConfig
 from ml_lifecycle.spec import ProblemSpec
@@ -85,9 +85,26 @@ def test_cross_fitted_calibration_fixes_an_overconfident_model_and_reports_the_r
     chosen = nodes.chosen_calibration(table.reset_index())
     assert chosen in ("isotonic", "sigmoid")
     assert table.loc[chosen, "log_loss"] < table.loc["none", "log_loss"]
-    calibrated = nodes.calibrate_champion(model, validation, table.reset_index(), COPIES_SPEC)
-    assert isinstance(calibrated, CalibratedClassifierCV) and calibrated.method == chosen
+    calibrated, calibrated_twin = nodes.calibrate_champion(model, model, validation, table.reset_index(), COPIES_SPEC)
+    assert isinstance(calibrated, CalibratedModel) and calibrated.method == chosen
     assert log_loss(test["label"], calibrated.predict_proba(test)[:, 1]) < log_loss(test["label"], model.predict_proba(test)[:, 1])
+    assert np.array_equal(calibrated_twin.predict_proba(test), calibrated.predict_proba(test))
+
+
+def test_a_champion_refitted_on_validation_is_calibrated_by_what_its_train_only_twin_scores_on_validation():
+    train, validation, test = (overconfident_rows(seed) for seed in (1, 2, 3))
+    twin = fitted(COPIES_SPEC, train, "sklearn.naive_bayes.GaussianNB")
+    both = pd.concat([train, validation])
+    champion = fitted(COPIES_SPEC, both, "sklearn.naive_bayes.GaussianNB")
+    table = nodes.compare_calibrations(twin, validation, synthetic.evaluation_config(), COPIES_SPEC)
+    method = nodes.chosen_calibration(table)
+    calibrated, calibrated_twin = nodes.calibrate_champion(champion, twin, validation, table, COPIES_SPEC)
+    # the calibrator is the one scikit-learn fits on the twin's validation scores, applied to the champion's scores
+    reference = CalibratedClassifierCV(FrozenEstimator(twin), method=method).fit(validation, validation["label"])
+    assert np.allclose(calibrated_twin.predict_proba(test), reference.predict_proba(test))
+    expected = reference.calibrated_classifiers_[0].calibrators[0].predict(champion.predict_proba(test)[:, 1])
+    assert np.allclose(calibrated.predict_proba(test)[:, 1], expected)
+    assert log_loss(test["label"], calibrated.predict_proba(test)[:, 1]) < log_loss(test["label"], champion.predict_proba(test)[:, 1])
 
 
 def test_cross_fitted_scores_are_those_of_the_calibrator_the_released_model_uses():
@@ -111,7 +128,7 @@ def test_calibration_is_kept_only_when_it_beats_none_by_the_declared_margin():
     config = synthetic.evaluation_config(calibration={"min_improvement": 10.0})
     table = nodes.compare_calibrations(model, validation, config, COPIES_SPEC)
     assert nodes.chosen_calibration(table) == "none"
-    assert nodes.calibrate_champion(model, validation, table, COPIES_SPEC) is model
+    assert nodes.calibrate_champion(model, model, validation, table, COPIES_SPEC) == (model, model)
 
 
 # ---------- confidence and reliability ----------

@@ -42,7 +42,8 @@ def test_calibration_and_threshold_are_chosen_without_reading_the_test_split():
 def test_pipeline_flags_a_planted_leak_and_registers_the_released_model(tmp_path):
     spec = synthetic.spec(leak=True)
     train, validation, test = (synthetic.rows(600, seed, leak=True) for seed in (1, 2, 3))
-    champion = build_model("sklearn.linear_model.LogisticRegression", {}, "onehot_scaled", spec).fit(train, train["label"])
+    labelled = pd.concat([train, validation])  # modeling's default refit; evaluation fits the train-only twin
+    champion = build_model("sklearn.linear_model.LogisticRegression", {}, "onehot_scaled", spec).fit(labelled, labelled["label"])
     modeling = ModelingConfig(
         baselines={"prior": {"estimator": "sklearn.dummy.DummyClassifier", "params": {"strategy": "prior"}, "encoding": "none"}},
         candidates={"logistic": {"estimator": "sklearn.linear_model.LogisticRegression", "encoding": "onehot_scaled"}})
@@ -53,7 +54,8 @@ def test_pipeline_flags_a_planted_leak_and_registers_the_released_model(tmp_path
     })
     inputs = {
         "champion_model": champion, "train_split": train, "validation_split": validation, "test_split": test,
-        "champion_selection": {"champion": "logistic"}, "champion_rationale": "# Why `logistic`\n",
+        "champion_selection": {"champion": "logistic", "ensemble_members": [], "refit_on": "train_and_validation"},
+        "tuning_results": {}, "champion_rationale": "# Why `logistic`\n",
         "leaderboard": pd.DataFrame({"model": ["logistic"], "fit_seconds": [0.01]}), "data_fingerprint": "abc",
         "params:problem": spec, "params:evaluation": synthetic.evaluation_config(), "params:modeling": modeling,
     }

@@ -11,6 +11,8 @@ from ml_lifecycle.estimators import RuleClassifier, SoftVotingEnsemble, make_est
 from ml_lifecycle.pipelines.modeling import nodes
 from ml_lifecycle.pipelines.modeling.config import ModelingConfig
 
+from ..evaluation import synthetic
+
 BASELINE = {"estimator": "sklearn.dummy.DummyClassifier", "params": {"strategy": "prior"}, "encoding": "none"}
 TREE = {"estimator": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 3}}
 
@@ -114,3 +116,18 @@ def test_ensemble_cv_scores_are_the_average_of_member_out_of_fold_probabilities(
     ensemble = combined[combined["model"] == "ensemble"].set_index("fold")
     assert ensemble.loc[0, "brier"] == pytest.approx(((0.3 - 0) ** 2 + (0.8 - 1) ** 2) / 2)
     assert ensemble.loc[1, "fit_seconds"] == 2.0
+
+
+@pytest.mark.parametrize("refit_on", ["train", "train_and_validation"])
+def test_the_champion_is_refitted_on_the_declared_rows_and_its_twin_never_sees_validation(refit_on):
+    spec = synthetic.spec()
+    train = synthetic.rows(4, 0).assign(label=[0, 0, 0, 1])        # positive rate 1/4
+    validation = synthetic.rows(4, 1).assign(label=[1, 1, 1, 1])   # with train: 5/8
+    modeling = config(champion={"refit_on": refit_on})
+    selection = {"champion": "prior", "ensemble_members": []}
+    champion = nodes.fit_champion(train, validation, selection, {}, modeling, spec)
+    twin = nodes.fit_holdout_twin(champion, train, selection, {}, modeling, spec)
+    expected = 0.25 if refit_on == "train" else 0.625
+    assert champion.predict_proba(train)[0, 1] == pytest.approx(expected)
+    assert twin.predict_proba(train)[0, 1] == pytest.approx(0.25)
+    assert (twin is champion) == (refit_on == "train")

@@ -12,14 +12,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV, calibration_curve
-from sklearn.frozen import FrozenEstimator
+from sklearn.base import BaseEstimator
+from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from ml_lifecycle.estimators import ScoringModel
+from ml_lifecycle.estimators import (
+    CalibratedModel,
+    ScoringModel,
+    model_scores,
+    score_calibrator,
+)
 from ml_lifecycle.evidently_glue import PREDICTION, PROBABILITY
 from ml_lifecycle.metrics import (
     METRICS,
@@ -54,29 +58,6 @@ def probability_column(model_name: str) -> str:
     return f"proba_{model_name}"
 
 
-class _ScoreColumn(ClassifierMixin, BaseEstimator):
-    """Already computed scores (column 0 of X) seen as a fitted classifier's positive-class output.
-
-    Cross-fitting calibrators then reuses the champion's validation scores instead of
-    re-scoring the champion in every fold; the calibrator code path is scikit-learn's own,
-    the same one the released model uses.
-    """
-
-    def fit(self, X: Any, y: Any) -> _ScoreColumn:
-        """Record the classes; there is nothing to learn."""
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Return [1 - s, s] for the scores s in column 0 (calibrators read column 1 only)."""
-        positive = np.asarray(X, dtype=float)[:, 0]
-        return np.column_stack([1 - positive, positive])
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Return the decision at 0.5 (scikit-learn requires a classifier to predict)."""
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
-
-
 def _labels(rows: pd.DataFrame, spec: ProblemSpec) -> np.ndarray:
     return rows[spec.target_column].to_numpy(dtype=int)
 
@@ -87,19 +68,20 @@ def fit_baselines(train_split: pd.DataFrame, modeling: ModelingConfig, spec: Pro
     return {name: configured_model(config, spec).fit(train_split, y) for name, config in modeling.baselines.items()}
 
 
-def compare_calibrations(champion_model: BaseEstimator, validation_split: pd.DataFrame,
+def compare_calibrations(holdout_champion: BaseEstimator, validation_split: pd.DataFrame,
                          config: EvaluationConfig, spec: ProblemSpec) -> pd.DataFrame:
-    """Return each calibration's cross-fitted validation log loss, Brier and ECE, and which one is kept."""
+    """Return each calibration's cross-fitted validation log loss, Brier and ECE, and which one is kept.
+
+    Scored on the champion's twin that has not seen the validation split (see `fit_holdout_twin`).
+    """
     settings = config.calibration
     y = _labels(validation_split, spec)
-    raw = champion_model.predict_proba(validation_split)[:, 1]
-    # CalibratedClassifierCV calibrates the decision function when the model has one, else the probability.
-    scores = champion_model.decision_function(validation_split) if hasattr(champion_model, "decision_function") else raw
+    raw = holdout_champion.predict_proba(validation_split)[:, 1]
+    scores = model_scores(holdout_champion, validation_split).reshape(-1, 1)
     folds = StratifiedKFold(settings.folds, shuffle=True, random_state=spec.seed)
     held_out = {"none": raw}
     for method in settings.methods:
-        calibrator = CalibratedClassifierCV(FrozenEstimator(_ScoreColumn().fit(None, None)), method=method)
-        held_out[method] = cross_val_predict(calibrator, scores.reshape(-1, 1), y, cv=folds, method="predict_proba")[:, 1]
+        held_out[method] = cross_val_predict(score_calibrator(method), scores, y, cv=folds, method="predict_proba")[:, 1]
     table = pd.DataFrame([
         {"method": method, "log_loss": METRICS["log_loss"](y, p), "brier": METRICS["brier"](y, p),
          "ece": expected_calibration_error(y, p, settings.bins)}
@@ -116,14 +98,18 @@ def chosen_calibration(calibration_comparison: pd.DataFrame) -> str:
     return str(calibration_comparison.loc[calibration_comparison["chosen"], "method"].iloc[0])
 
 
-def calibrate_champion(champion_model: BaseEstimator, validation_split: pd.DataFrame,
-                       calibration_comparison: pd.DataFrame, spec: ProblemSpec) -> BaseEstimator:
-    """Return the champion with the chosen calibration fitted on the whole validation split (or unchanged)."""
+def calibrate_champion(champion_model: BaseEstimator, holdout_champion: BaseEstimator, validation_split: pd.DataFrame,
+                       calibration_comparison: pd.DataFrame, spec: ProblemSpec) -> tuple[BaseEstimator, BaseEstimator]:
+    """Return the champion and its train-only twin with the chosen calibration (or unchanged).
+
+    The calibrator learns from the twin's scores on the whole validation split and is applied to both.
+    """
     method = chosen_calibration(calibration_comparison)
     if method == "none":
-        return champion_model
-    calibrated = CalibratedClassifierCV(FrozenEstimator(champion_model), method=method)
-    return calibrated.fit(validation_split, _labels(validation_split, spec))
+        return champion_model, holdout_champion
+    calibrator = score_calibrator(method).fit(model_scores(holdout_champion, validation_split).reshape(-1, 1),
+                                              _labels(validation_split, spec))
+    return (CalibratedModel(champion_model, calibrator, method), CalibratedModel(holdout_champion, calibrator, method))
 
 
 def threshold_curve(y_true: np.ndarray, proba: np.ndarray, settings: ThresholdConfig) -> pd.DataFrame:
@@ -139,11 +125,11 @@ def best_threshold(curve: pd.DataFrame, settings: ThresholdConfig) -> float:
     return float(curve.loc[best, "threshold"])
 
 
-def choose_threshold(calibrated_model: BaseEstimator, validation_split: pd.DataFrame, calibration_comparison: pd.DataFrame,
+def choose_threshold(calibrated_holdout: BaseEstimator, validation_split: pd.DataFrame, calibration_comparison: pd.DataFrame,
                      config: EvaluationConfig, spec: ProblemSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Return the validation trade-off curve and the threshold chosen on it by the declared objective."""
+    """Return the validation trade-off curve of the (calibrated) train-only twin and the threshold chosen on it."""
     settings = config.threshold
-    curve = threshold_curve(_labels(validation_split, spec), calibrated_model.predict_proba(validation_split)[:, 1], settings)
+    curve = threshold_curve(_labels(validation_split, spec), calibrated_holdout.predict_proba(validation_split)[:, 1], settings)
     threshold = best_threshold(curve, settings)
     at = curve.set_index("threshold").loc[threshold]
     costs = settings.costs
@@ -190,25 +176,27 @@ def _model_row(name: str, role: str, y: np.ndarray, proba: np.ndarray, threshold
     }
 
 
-def score_test_split(released_model: ScoringModel, champion_model: BaseEstimator, baseline_models: dict[str, BaseEstimator],
-                     validation_split: pd.DataFrame, test_split: pd.DataFrame, config: EvaluationConfig,
-                     spec: ProblemSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+def score_test_split(released_model: ScoringModel, champion_model: BaseEstimator, holdout_champion: BaseEstimator,
+                     baseline_models: dict[str, BaseEstimator], validation_split: pd.DataFrame, test_split: pd.DataFrame,
+                     config: EvaluationConfig, spec: ProblemSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return test metrics of the released model, the uncalibrated champion and each baseline, and the test probabilities.
 
     Models other than the released one get their own threshold, chosen on the validation split
-    by the same objective, so every decision metric compares like with like.
+    (from the champion's train-only twin for the champion) by the same objective, so every
+    decision metric compares like with like.
     """
     y_val, y_test = _labels(validation_split, spec), _labels(test_split, spec)
-    others: dict[str, tuple[str, BaseEstimator]] = {name: ("baseline", m) for name, m in baseline_models.items()}
-    if isinstance(released_model.model, CalibratedClassifierCV):
-        others = {UNCALIBRATED: ("champion", champion_model)} | others
+    others: dict[str, tuple[str, BaseEstimator, BaseEstimator]] = {
+        name: ("baseline", model, model) for name, model in baseline_models.items()}
+    if isinstance(released_model.model, CalibratedModel):
+        others = {UNCALIBRATED: ("champion", champion_model, holdout_champion)} | others
     released_proba = released_model.predict_proba(test_split)[:, 1]
     predictions = pd.DataFrame({spec.target_column: y_test, probability_column(RELEASED): released_proba,
                                 DECISION: (released_proba >= released_model.threshold).astype(int)}, index=test_split.index)
     rows = [_model_row(RELEASED, RELEASED, y_test, released_proba, released_model.threshold, config)]
-    for name, (role, model) in others.items():
-        threshold = best_threshold(threshold_curve(y_val, model.predict_proba(validation_split)[:, 1], config.threshold),
-                                   config.threshold)
+    for name, (role, model, validation_model) in others.items():
+        validation_proba = validation_model.predict_proba(validation_split)[:, 1]
+        threshold = best_threshold(threshold_curve(y_val, validation_proba, config.threshold), config.threshold)
         predictions[probability_column(name)] = model.predict_proba(test_split)[:, 1]
         rows.append(_model_row(name, role, y_test, predictions[probability_column(name)].to_numpy(), threshold, config))
     return pd.DataFrame(rows), predictions

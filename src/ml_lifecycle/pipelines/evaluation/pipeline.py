@@ -1,14 +1,17 @@
 """champion + splits -> calibration, threshold (validation) -> released model -> test metrics, confidence, importance
 and leaks, slices and fairness, behaviour -> Evidently HTML, evaluation report, model card, index, registry.
 
-Calibration and threshold are chosen on the validation split; the test split is only scored.
+Calibration and threshold are chosen on the validation split, from the predictions of a train-only twin of
+the champion when the champion was refitted on train and validation; the test split is only scored.
 """
 
 from kedro.pipeline import Node, Pipeline
 
 from ml_lifecycle.pipelines.evaluation import charts, nodes, report
+from ml_lifecycle.pipelines.modeling.nodes import fit_holdout_twin
 
 CONFIG = ["params:evaluation", "params:problem"]
+MODELING = ["params:modeling", "params:problem"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -16,16 +19,20 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(nodes.fit_baselines, ["train_split", "params:modeling", "params:problem"], "baseline_models", name="fit_baselines"),
-            Node(nodes.compare_calibrations, ["champion_model", "validation_split", *CONFIG], "calibration_comparison",
+            Node(fit_holdout_twin, ["champion_model", "train_split", "champion_selection", "tuning_results", *MODELING],
+                 "holdout_champion", name="fit_holdout_twin"),
+            Node(nodes.compare_calibrations, ["holdout_champion", "validation_split", *CONFIG], "calibration_comparison",
                  name="compare_calibrations"),
-            Node(nodes.calibrate_champion, ["champion_model", "validation_split", "calibration_comparison", "params:problem"],
-                 "calibrated_champion", name="calibrate_champion"),
-            Node(nodes.choose_threshold, ["calibrated_champion", "validation_split", "calibration_comparison", *CONFIG],
+            Node(nodes.calibrate_champion,
+                 ["champion_model", "holdout_champion", "validation_split", "calibration_comparison", "params:problem"],
+                 ["calibrated_champion", "calibrated_holdout_champion"], name="calibrate_champion"),
+            Node(nodes.choose_threshold, ["calibrated_holdout_champion", "validation_split", "calibration_comparison", *CONFIG],
                  ["threshold_curve", "threshold_choice"], name="choose_threshold"),
             Node(nodes.build_released_model, ["calibrated_champion", "threshold_choice", "champion_selection"], "released_model",
                  name="build_released_model"),
             Node(nodes.score_test_split,
-                 ["released_model", "champion_model", "baseline_models", "validation_split", "test_split", *CONFIG],
+                 ["released_model", "champion_model", "holdout_champion", "baseline_models", "validation_split", "test_split",
+                  *CONFIG],
                  ["test_metrics", "test_predictions"], name="score_test_split"),
             Node(nodes.reliability_table, ["test_predictions", *CONFIG], "reliability_bins", name="reliability_table"),
             Node(nodes.analyse_confidence, ["test_predictions", "threshold_choice", *CONFIG], ["confidence_bins", "confidence"],

@@ -78,6 +78,7 @@ def summarise_evaluation(test_metrics: pd.DataFrame, threshold_choice: dict[str,
     why = "no calibration beat the raw probabilities on" if kept == "none" else f"{kept} had the best"
     return {
         "model": champion_selection["champion"],
+        "fitted_on": champion_selection["refit_on"].replace("_", " "),
         "description": released_model.description,
         "threshold": threshold_choice["threshold"],
         "threshold_objective": describe_objective(threshold_choice),
@@ -305,7 +306,9 @@ def write_model_card(evaluation_summary: dict[str, Any], test_metrics: pd.DataFr
         f"- Source: `{spec.raw.folder}` (`{spec.raw.train_file}`" + (f", `{spec.raw.test_file}`" if spec.raw.test_file else "") + ").",
         f"- Target: `{spec.target_column}` = 1 when `{spec.target.column}` is `{spec.target.positive_label}`; "
         f"positive rate {positive_rate:.3f} in train + validation.",
-        f"- Rows: {len(train_split):,} train, {len(validation_split):,} validation (calibration and threshold), {s['test_rows']:,} test.",
+        f"- Rows: {len(train_split):,} train, {len(validation_split):,} validation (calibration and threshold), {s['test_rows']:,} test. "
+        f"The model was fitted on the {s['fitted_on']} rows; calibration and threshold come from validation predictions "
+        "of a model that had not seen them.",
         f"- Features: {', '.join(f'`{c}`' for c in spec.features)}. Not used: {dropped}.",
         f"- Protected attributes: {', '.join(f'`{c}`' for c in spec.protected_attributes) or 'none'}.",
         "",

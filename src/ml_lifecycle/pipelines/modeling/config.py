@@ -60,6 +60,10 @@ class ChampionConstraints(StrictModel):
     margin_over_baselines: float = Field(default=0.0, ge=0, description="In primary-metric units.")
     max_predict_ms_per_1000_rows: float = Field(default=1000, gt=0)
     require_sanity_pass: bool = True
+    refit_on: Literal["train", "train_and_validation"] = Field(
+        default="train_and_validation",
+        description="Rows of the final fit. With validation, evaluation calibrates and thresholds on a train-only twin.",
+    )
 
 
 class SanityConfig(StrictModel):

@@ -273,7 +273,7 @@ def select_champion(leaderboard: pd.DataFrame, ensemble_members: list[str], conf
         if row["predict_ms_per_1000_rows"] > config.champion.max_predict_ms_per_1000_rows:
             why.append(f"predicts slower than {config.champion.max_predict_ms_per_1000_rows} ms per 1,000 rows")
         if not why:
-            why.append(f"lower {config.primary_metric}")
+            why.append(f"worse CV {config.primary_metric} than the champion")
         reasons[row["model"]] = "; ".join(why)
     runner_up = eligible.iloc[1]["model"] if len(eligible) > 1 else (others.iloc[0]["model"] if len(others) else None)
     return {
@@ -283,25 +283,49 @@ def select_champion(leaderboard: pd.DataFrame, ensemble_members: list[str], conf
         "runner_up": runner_up,
         "primary_metric": config.primary_metric,
         "cv_score": float(champion[f"{config.primary_metric}_mean"]),
+        "refit_on": config.champion.refit_on,
         "no_candidate_qualified": fallback,
         "not_chosen": reasons,
     }
 
 
-def fit_champion(train_split: pd.DataFrame, selection: dict[str, Any], tuned: dict[str, Any],
-                 config: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
-    """Return the champion refitted on the whole train split (preprocessing inside)."""
+def champion_blueprint(selection: dict[str, Any], tuned: dict[str, Any], config: ModelingConfig,
+                       spec: ProblemSpec) -> BaseEstimator:
+    """Return the selected champion unfitted: its recipe with the tuned settings, or the ensemble of its members."""
     models = config.models()
 
     def tuned_model(name: str) -> BaseEstimator:
         return configured_model(models[name][1], spec, tuned.get(name, {}).get("best_params"))
 
     if selection["champion"] == "ensemble":
-        model: BaseEstimator = SoftVotingEnsemble([(m, tuned_model(m)) for m in selection["ensemble_members"]])
-    else:
-        model = tuned_model(selection["champion"])
-    logger.info("Refitting champion %s on %d rows", selection["champion"], len(train_split))
-    return model.fit(train_split, train_split[spec.target_column])
+        return SoftVotingEnsemble([(m, tuned_model(m)) for m in selection["ensemble_members"]])
+    return tuned_model(selection["champion"])
+
+
+def fit_champion(train_split: pd.DataFrame, validation_split: pd.DataFrame, selection: dict[str, Any],
+                 tuned: dict[str, Any], config: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
+    """Return the champion refitted on the rows `champion.refit_on` declares (preprocessing inside).
+
+    Early-stopped models keep the iteration count found on the validation split.
+    """
+    rows = train_split
+    if config.champion.refit_on == "train_and_validation":
+        rows = pd.concat([train_split, validation_split])
+    logger.info("Refitting champion %s on %d rows (%s)", selection["champion"], len(rows), config.champion.refit_on)
+    return champion_blueprint(selection, tuned, config, spec).fit(rows, rows[spec.target_column])
+
+
+def fit_holdout_twin(champion_model: BaseEstimator, train_split: pd.DataFrame, selection: dict[str, Any],
+                     tuned: dict[str, Any], config: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
+    """Return a copy of the champion that has not seen the validation split: the champion itself when it has not.
+
+    Calibration and threshold are chosen on the validation split from this twin's predictions.
+    """
+    if config.champion.refit_on == "train":
+        return champion_model
+    logger.info("Fitting a train-only twin of %s on %d rows for calibration and threshold", selection["champion"],
+                len(train_split))
+    return champion_blueprint(selection, tuned, config, spec).fit(train_split, train_split[spec.target_column])
 
 
 def fingerprint_data(train_split: pd.DataFrame, validation_split: pd.DataFrame) -> str:
@@ -330,8 +354,8 @@ def _interpretability(estimator_path: str) -> str:
     return INTERPRETABILITY["ensemble"]
 
 
-def write_selection_rationale(leaderboard: pd.DataFrame, selection: dict[str, Any], sanity: pd.DataFrame,
-                              tuned: dict[str, Any], config: ModelingConfig) -> str:
+def write_selection_rationale(leaderboard: pd.DataFrame, selection: dict[str, Any], ensemble_members: list[str],
+                              sanity: pd.DataFrame, tuned: dict[str, Any], config: ModelingConfig) -> str:
     """Return the Markdown 'why this model': quality, latency, size and interpretability against the alternatives."""
     metric = config.primary_metric
     by_name = leaderboard.set_index("model")
@@ -340,7 +364,7 @@ def write_selection_rationale(leaderboard: pd.DataFrame, selection: dict[str, An
 
     def row(name: str) -> str:
         r = by_name.loc[name]
-        kind = "soft vote of " + ", ".join(selection["ensemble_members"] or ["best candidates"]) if name == "ensemble" else paths[name]
+        kind = "soft vote of " + ", ".join(ensemble_members) if name == "ensemble" else paths[name]
         label = INTERPRETABILITY["ensemble"] if name == "ensemble" else _interpretability(paths[name])
         return (f"| {name} | {r['role']} | {r[f'{metric}_mean']:.4f} ± {r[f'{metric}_std']:.4f} | {r['roc_auc_mean']:.4f} | "
                 f"{r['fit_seconds']:.2f} | {r['predict_ms_per_1000_rows']:.1f} | {r['size_bytes'] / 1024:.0f} | {label} | `{kind}` |")
@@ -378,6 +402,8 @@ def write_selection_rationale(leaderboard: pd.DataFrame, selection: dict[str, An
             f"is {champion['size_bytes'] / max(runner['size_bytes'], 1):.1f}x its size.",
         ]
     lines += [
+        f"- **Refit**: on {config.champion.refit_on.replace('_', ' ')} rows, with the settings above"
+        + ("; evaluation chooses calibration and threshold on a train-only twin." if config.champion.refit_on != "train" else "."),
         f"- **Latency**: {champion['predict_ms_per_1000_rows']:.1f} ms per 1,000 rows (limit {config.champion.max_predict_ms_per_1000_rows}); "
         f"**size**: {champion['size_bytes'] / 1024:.0f} KiB; **fit**: {champion['fit_seconds']:.1f} s per fold.",
         "",

@@ -1,4 +1,5 @@
-"""champion + labelled recent rows -> challenger (modeling's recipe on train + recent, released as evaluation releases)
+"""champion + labelled recent rows -> challenger (modeling's recipe refitted on train + recent rows, plus validation
+when `champion.refit_on` says so; calibrated and thresholded as evaluation does)
 -> both scored on the same held-out recent rows -> registered, promoted only if it wins by the declared margin.
 
 Not part of `__default__`: run it when monitoring recommends retraining and feedback has brought labels.
@@ -8,10 +9,11 @@ from kedro.pipeline import Node, Pipeline
 
 from ml_lifecycle.pipelines.evaluation import nodes as evaluation
 from ml_lifecycle.pipelines.inference.nodes import deploy_champion
-from ml_lifecycle.pipelines.modeling.nodes import fit_champion
+from ml_lifecycle.pipelines.modeling.nodes import fit_champion, fit_holdout_twin
 from ml_lifecycle.pipelines.retraining import nodes
 
 EVALUATION = ["params:evaluation", "params:problem"]
+MODELING = ["params:modeling", "params:problem"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -27,15 +29,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["recent_training_rows", "recent_holdout_rows"], name="hold_out_latest_rows"),
             Node(nodes.combine_training_rows, ["train_split", "recent_training_rows"], "retraining_rows",
                  name="combine_training_rows"),
-            Node(fit_champion, ["retraining_rows", "champion_selection", "tuning_results", "params:modeling", "params:problem"],
+            Node(fit_champion, ["retraining_rows", "validation_split", "champion_selection", "tuning_results", *MODELING],
                  "challenger_model", name="fit_challenger"),
-            Node(evaluation.compare_calibrations, ["challenger_model", "validation_split", *EVALUATION],
+            Node(fit_holdout_twin, ["challenger_model", "retraining_rows", "champion_selection", "tuning_results", *MODELING],
+                 "holdout_challenger", name="fit_challenger_holdout_twin"),
+            Node(evaluation.compare_calibrations, ["holdout_challenger", "validation_split", *EVALUATION],
                  "challenger_calibration_comparison", name="compare_challenger_calibrations"),
             Node(evaluation.calibrate_champion,
-                 ["challenger_model", "validation_split", "challenger_calibration_comparison", "params:problem"],
-                 "calibrated_challenger", name="calibrate_challenger"),
+                 ["challenger_model", "holdout_challenger", "validation_split", "challenger_calibration_comparison",
+                  "params:problem"],
+                 ["calibrated_challenger", "calibrated_holdout_challenger"], name="calibrate_challenger"),
             Node(evaluation.choose_threshold,
-                 ["calibrated_challenger", "validation_split", "challenger_calibration_comparison", *EVALUATION],
+                 ["calibrated_holdout_challenger", "validation_split", "challenger_calibration_comparison", *EVALUATION],
                  ["challenger_threshold_curve", "challenger_threshold_choice"], name="choose_challenger_threshold"),
             Node(evaluation.build_released_model, ["calibrated_challenger", "challenger_threshold_choice", "champion_selection"],
                  "challenger", name="release_challenger"),
