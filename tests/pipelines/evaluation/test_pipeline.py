@@ -17,6 +17,7 @@ from kedro_datasets.pandas import CSVDataset
 from ml_lifecycle.estimators import ScoringModel, build_model
 from ml_lifecycle.pipelines.evaluation import create_pipeline, nodes
 from ml_lifecycle.pipelines.modeling.config import ModelingConfig
+from ml_lifecycle.pipelines.modeling.nodes import fit_holdout_twin
 from ml_lifecycle.registry import ModelRegistry, ModelRegistryDataset
 from ml_lifecycle.report_index import ReportIndexDataset
 from tests.conftest import project_catalog, run_kedro
@@ -98,12 +99,17 @@ def test_the_registry_champion_is_the_released_model_with_its_threshold(evaluate
     assert version == ModelRegistry(evaluated_project / "data/06_models/registry").record()["champion"]
 
 
-def test_the_threshold_is_the_best_one_on_the_validation_split(evaluated_project):
+def test_the_threshold_is_the_best_one_on_validation_predictions_of_the_train_only_twin(evaluated_project):
     catalog = project_catalog(evaluated_project)
-    released, validation = catalog.load("released_model"), catalog.load("validation_split")
+    spec, validation, champion = catalog.load("params:problem"), catalog.load("validation_split"), catalog.load("champion_model")
     config = catalog.load("params:evaluation")
-    curve = nodes.threshold_curve(validation["income"].to_numpy(), released.predict_proba(validation)[:, 1], config.threshold)
-    assert nodes.best_threshold(curve, config.threshold) == released.threshold
+    twin = fit_holdout_twin(champion, catalog.load("train_split"), catalog.load("champion_selection"),
+                            catalog.load("tuning_results"), catalog.load("params:modeling"), spec)
+    assert twin is not champion  # the champion was refitted on train and validation
+    _, calibrated_twin = nodes.calibrate_champion(champion, twin, validation, catalog.load("calibration_comparison"), spec)
+    curve = nodes.threshold_curve(validation["income"].to_numpy(), calibrated_twin.predict_proba(validation)[:, 1],
+                                  config.threshold)
+    assert nodes.best_threshold(curve, config.threshold) == catalog.load("released_model").threshold
 
 
 def test_test_metrics_compare_the_released_model_with_every_baseline(evaluated_project):
