@@ -131,3 +131,14 @@ def test_the_champion_is_refitted_on_the_declared_rows_and_its_twin_never_sees_v
     assert champion.predict_proba(train)[0, 1] == pytest.approx(expected)
     assert twin.predict_proba(train)[0, 1] == pytest.approx(0.25)
     assert (twin is champion) == (refit_on == "train")
+
+
+def test_a_search_cut_short_by_its_time_budget_is_flagged_and_a_full_one_is_not():
+    spec = synthetic.spec()
+    train, validation = synthetic.rows(200, 0), synthetic.rows(200, 1)
+    tree = TREE | {"search_space": {"max_depth": [2, 3, 4, 5]}}
+    for budget, expected_trials in ((1e-9, 1), (600, 3)):
+        modeling = config(candidates={"tree": tree}, search={"trials": 3, "time_budget_seconds": budget})
+        tuned = nodes.tune_candidates(train, validation, modeling, spec)["tree"]
+        assert len(tuned["trials"]) == expected_trials
+        assert tuned["stopped_by_time_budget"] == (expected_trials < 3)

@@ -44,7 +44,9 @@ class SearchConfig(StrictModel):
     """The hyper-parameter search budget, shared by every candidate with a search space."""
 
     trials: int = Field(default=8, gt=0, description="Sampled settings per candidate.")
-    time_budget_seconds: float = Field(default=120, gt=0, description="Per candidate; stops sampling.")
+    time_budget_seconds: float = Field(
+        default=600, gt=0, description="Per candidate; a safety net: when it stops sampling, results depend on machine speed."
+    )
 
 
 class EnsembleConfig(StrictModel):

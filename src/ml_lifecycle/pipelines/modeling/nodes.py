@@ -110,9 +110,15 @@ def tune_candidates(train_split: pd.DataFrame, validation_split: pd.DataFrame,
                 trial["iteration_curves"] = model[-1].get_evals_result()
             trials.append(trial)
             logger.info("Tuning %s trial %d: %s=%.4f %s", name, len(trials), config.primary_metric, score, params)
+        cut_short = len(trials) < len(settings)
+        if cut_short:
+            logger.warning("Tuning %s stopped by search.time_budget_seconds after %d of %d trials: the chosen settings "
+                           "now depend on the machine's speed; raise the budget for reproducible runs",
+                           name, len(trials), len(settings))
         best = min(trials, key=lambda t: t[config.primary_metric] * (-1 if metric.greater_is_better else 1))
         tuned[name] = {"best_params": best["params"], "iteration_curves": best.get("iteration_curves"),
                        "trials": [{k: v for k, v in t.items() if k != "iteration_curves"} for t in trials],
+                       "stopped_by_time_budget": cut_short,
                        "seconds": round(time.perf_counter() - started, 2)}
     return tuned
 
@@ -415,7 +421,9 @@ def write_selection_rationale(leaderboard: pd.DataFrame, selection: dict[str, An
           for r in sanity.itertuples()],
         "",
         "## Tuned settings",
-        *[f"- `{name}`: {t['best_params']} ({len(t['trials'])} trial(s), {t['seconds']} s)" for name, t in tuned.items()],
+        *[f"- `{name}`: {t['best_params']} ({len(t['trials'])} trial(s), {t['seconds']} s"
+          + ("; **stopped by the time budget**: settings depend on machine speed)" if t["stopped_by_time_budget"] else ")")
+          for name, t in tuned.items()],
     ]
     return "\n".join(lines) + "\n"
 
