@@ -6,8 +6,8 @@ Works on a temporary copy of the project's configuration, raw data, splits, fill
 
 - one-row latency p50 / p95 / p99 and throughput of `POST /predict` through uvicorn started as
   `make serve` starts it, on a free loopback port, one client, keep-alive, a bounded loop;
-  next to the in-process cost of the same rows (the service's preparation + `predict_proba`,
-  and `predict_proba` alone on prepared rows), with the ratio;
+  next to the in-process cost of the same rows (the service's path, `DeployedModel.score_records`,
+  and `predict_proba` alone on prepared one-row frames), with the ratio;
 - the same HTTP loop with a challenger scored in shadow, to show what shadowing adds;
 - batch inference rows/s (the inference pipeline's scoring node: validation, preparation,
   scoring, output table) next to raw `predict_proba` rows/s on the prepared rows.
@@ -200,13 +200,14 @@ def main() -> None:
 
         # ---- one row, in process ----
         for record, frame in zip(records[:20], prepared[:20], strict=True):  # warm-up, not measured
-            champion.probabilities(champion.model_rows_from_records([record], spec)[0])
+            champion.score_records([record], spec)
             champion.model.predict_proba(frame)
-        service_path = bounded([lambda r=r: champion.probabilities(champion.model_rows_from_records([r], spec)[0])
+        service_path = bounded([lambda r=r: champion.score_records([r], spec)
                                 for r in records], args.max_seconds)
         raw_single = bounded([lambda f=f: champion.model.predict_proba(f) for f in prepared], args.max_seconds)
-        print(f"in process, one row ({len(service_path)} rows): service preparation + predict_proba {percentiles(service_path)}")
-        print(f"in process, one row ({len(raw_single)} rows): predict_proba alone on prepared rows {percentiles(raw_single)}")
+        print(f"in process, one row ({len(service_path)} rows): the service's path (preparation + scoring, "
+              f"{'object array' if champion.scores_arrays else 'frame'}) {percentiles(service_path)}")
+        print(f"in process, one row ({len(raw_single)} rows): predict_proba alone on prepared one-row frames {percentiles(raw_single)}")
 
         # ---- one row, through HTTP ----
         with running_service(project, args.env) as (port, _):

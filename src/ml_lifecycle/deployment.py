@@ -66,6 +66,7 @@ class DeployedModel:
     fills: dict[str, object]
     categories: dict[str, frozenset[str]]
     promotion: dict[str, Any] | None
+    scores_arrays: bool = False  # the model scores an object array in model-column order exactly as the frame
 
     @property
     def threshold(self) -> float:
@@ -87,12 +88,12 @@ class DeployedModel:
                 flags[unseen] = flags[unseen].where(flags[unseen] == "", flags[unseen] + "; ") + text
         return flags
 
-    def model_rows_from_records(self, records: list[dict[str, Any]], spec: ProblemSpec) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-        """Return model rows and per-row unseen categories for validated JSON records (the service's hot path).
+    def _prepared_columns(self, records: list[dict[str, Any]], spec: ProblemSpec) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        """Return each model column's values and per-row unseen categories for validated JSON records.
 
         Same steps as `rows.standardise` -> `rows.cast_features` -> `rows.apply_missing_value_fills`,
-        column by column on plain lists: one pandas frame per request instead of dozens of
-        per-column pandas calls. tests/serving/test_no_skew.py checks the two give identical frames.
+        column by column on plain lists instead of dozens of per-column pandas calls.
+        tests/serving/test_no_skew.py checks the two give identical frames.
         """
         markers = set(spec.raw.missing_markers)
         columns: dict[str, Any] = {}
@@ -116,7 +117,29 @@ class DeployedModel:
                     unseen[i][column] = value
                 cleaned.append(value)
             columns[column] = cleaned  # pandas infers its `str` dtype, as cast_features gives
+        return columns, unseen
+
+    def model_rows_from_records(self, records: list[dict[str, Any]], spec: ProblemSpec) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+        """Return model rows (a frame, as training saw them) and per-row unseen categories for validated JSON records."""
+        columns, unseen = self._prepared_columns(records, spec)
         return pd.DataFrame({c: columns[c] for c in spec.model_columns()}), unseen
+
+    def score_records(self, records: list[dict[str, Any]], spec: ProblemSpec) -> tuple[np.ndarray, list[dict[str, str]]]:
+        """Return the positive-class probability and the unseen categories of validated JSON records (the service's hot path).
+
+        Building a pandas frame of one row costs more than scoring it, so a model that scores an
+        object array exactly as it scores the frame (checked when it is deployed) gets the array.
+        """
+        columns, unseen = self._prepared_columns(records, spec)
+        if not self.scores_arrays:
+            return self.probabilities(pd.DataFrame({c: columns[c] for c in spec.model_columns()})), unseen
+        names = spec.model_columns()
+        model_rows = np.empty((len(records), len(names)), dtype=object)
+        for position, column in enumerate(names):
+            model_rows[:, position] = columns[column]
+        return self.model.predict_proba(model_rows)[:, 1], unseen
+
+
 
 
 def row_problems(standardised: pd.DataFrame, typed: pd.DataFrame, spec: ProblemSpec, config: DeploymentConfig) -> pd.Series:
@@ -166,4 +189,18 @@ def deploy(candidate: dict[str, Any], record: dict[str, Any], train_split: pd.Da
         )
     categories = {c: frozenset(train_split[c].dropna().astype("str")) for c in spec.categorical_features}
     return DeployedModel(version=version, model=candidate["model"], metadata=metadata, fills=dict(fills),
-                         categories=categories, promotion=champion_promotion(record, version))
+                         categories=categories, promotion=champion_promotion(record, version),
+                         scores_arrays=scores_arrays_identically(candidate["model"], train_split[spec.model_columns()]))
+
+
+def scores_arrays_identically(model: Any, sample: pd.DataFrame, rows_checked: int = 32) -> bool:
+    """Return whether `model` gives the same probabilities for an object array of model rows as for the frame.
+
+    CatBoost pipelines do; models that select columns by name (one-hot, ordinal, rules) refuse arrays.
+    """
+    frame = sample.iloc[:rows_checked]
+    try:
+        as_array = model.predict_proba(frame.to_numpy(dtype=object))
+    except Exception:  # noqa: BLE001 - whatever a model raises on an array, the answer is "use frames"
+        return False
+    return bool(np.array_equal(as_array, model.predict_proba(frame)))

@@ -113,8 +113,15 @@ class ColumnSelector(BaseEstimator):
         self.transform(X)
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Return the declared columns of `X`, raising naming any that are missing."""
+    def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+        """Return the declared columns of `X`, raising naming any that are missing.
+
+        An array is taken as rows already in the declared column order (the service's one-row path).
+        """
+        if isinstance(X, np.ndarray):
+            if X.ndim != 2 or X.shape[1] != len(self.columns):
+                raise ValueError(f"model input array has shape {X.shape}; expected (rows, {len(self.columns)}) in the order {self.columns}")
+            return X
         if X.columns.tolist() == self.columns:  # the service's rows: selecting would only copy (~0.6 ms a call)
             return X
         absent = [c for c in self.columns if c not in X.columns]
@@ -146,9 +153,11 @@ class FewRowsAsArray(BaseEstimator):
         """Return `X` unchanged: the estimator always learns from the DataFrame (its column names and categories)."""
         return X
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+    def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
         """Return `X` as an object array when it has at most `max_rows` rows, else unchanged."""
-        return X.to_numpy(dtype=object) if len(X) <= self.max_rows else X
+        if isinstance(X, pd.DataFrame) and len(X) <= self.max_rows:
+            return X.to_numpy(dtype=object)
+        return X
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Return the input names: columns pass through in order."""

@@ -232,8 +232,7 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
         canary = live.challenger is not None and live.config.challenger.mode == "canary" and answered_by_canary(
             request_id, live.config.challenger.canary_share)
         answering, other = (live.challenger, live.champion) if canary else (live.champion, live.challenger)
-        model_rows, unseen = answering.model_rows_from_records(records, spec)
-        probabilities = answering.probabilities(model_rows)
+        probabilities, unseen = answering.score_records(records, spec)
         threshold = answering.threshold
         latency_ms = (time.perf_counter() - request.scope["state"][RECEIVED_AT]) * 1000
         role = "challenger" if canary else "champion"

@@ -94,8 +94,7 @@ class BackgroundScorer:
         model = jobs[0][0]
         records = [record for _, _, request_records in jobs for record in request_records]
         started = time.perf_counter()
-        model_rows, _ = model.model_rows_from_records(records, self._spec)
-        probabilities = model.probabilities(model_rows)
+        probabilities, _ = model.score_records(records, self._spec)
         ms_per_row = (time.perf_counter() - started) * 1000 / len(records)
         scored_at, offset = datetime.now(UTC).isoformat(), 0
         for _, request_id, request_records in jobs:

@@ -12,7 +12,9 @@ from ml_lifecycle.deployment import (
     DeploymentError,
     deploy,
 )
+from ml_lifecycle.estimators import ScoringModel, build_model
 from ml_lifecycle.pipelines.inference import nodes
+from ml_lifecycle.pipelines.modeling.nodes import fingerprint_data
 from ml_lifecycle.rows import DataValidationError
 from ml_lifecycle.spec import ProblemSpec
 
@@ -99,3 +101,25 @@ def test_a_batch_where_every_row_is_rejected_still_gives_an_empty_scored_table(d
     predictions, rejects, summary = nodes.score_new_rows(raw(["x", "40", "Private"]), deployed, spec, BOUNDS, CONFIG)
     assert predictions.empty and "probability" in predictions.columns
     assert len(rejects) == 1 and summary["positive_share"] is None
+
+
+@pytest.mark.parametrize(("estimator", "encoding", "scores_arrays"), [
+    ("catboost.CatBoostClassifier", "native", True),
+    ("sklearn.linear_model.LogisticRegression", "onehot_scaled", False),
+])
+def test_the_service_scores_records_as_the_frame_path_does_with_arrays_only_where_identical(
+        estimator, encoding, scores_arrays, splits, spec):
+    train, validation = splits
+    params = {"iterations": 30, "verbose": 0, "allow_writing_files": False} if encoding == "native" else {}
+    model = build_model(estimator, params, encoding, spec).fit(train, train["income"])
+    champion = {"version": "v7", "model": ScoringModel(model, threshold=0.5),
+                "metadata": {"data_fingerprint": fingerprint_data(train, validation), "threshold": 0.5}}
+    deployed = nodes.deploy_champion(RECORD, champion, train, validation, FILLS, spec)
+    assert deployed.scores_arrays is scores_arrays
+    records = [{"age": 30 + i, "hours_per_week": None if i % 3 == 0 else 40.0 + i, "work_class": ["Private", "State-gov", "Never-seen"][i % 3]}
+               for i in range(100)]  # over FewRowsAsArray's 64 rows too
+    frame, _ = deployed.model_rows_from_records(records, spec)
+    for batch in (records[:1], records):
+        probabilities, unseen = deployed.score_records(batch, spec)
+        np.testing.assert_array_equal(probabilities, deployed.probabilities(frame.iloc[: len(batch)]))
+    assert unseen[2] == {"work_class": "Never-seen"}
