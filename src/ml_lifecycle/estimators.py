@@ -77,7 +77,7 @@ def build_model(path: str, params: dict[str, Any], encoding: Encoding, spec: Pro
     if encoding == "native":
         # CatBoost-style estimators read categorical columns by name, untouched.
         estimator.set_params(cat_features=spec.categorical_features)
-        return Pipeline([("columns", ColumnSelector(spec.model_columns())), ("few_rows", FewRowsAsArray()),
+        return Pipeline([("columns", ColumnSelector(spec.model_columns())), ("catboost_input", CatBoostInput()),
                          ("estimator", estimator)])
     if encoding == "none":
         return Pipeline([("columns", ColumnSelector(spec.model_columns())), ("estimator", estimator)])
@@ -134,30 +134,33 @@ class ColumnSelector(BaseEstimator):
         return np.asarray(self.columns, dtype=object)
 
 
-class FewRowsAsArray(BaseEstimator):
-    """Hand CatBoost a plain object array instead of a DataFrame when there are only a few rows.
+class CatBoostInput(BaseEstimator):
+    """Hand CatBoost the input form it reads fastest; the probabilities are identical.
 
-    CatBoost reads a pandas-3 string column value by value; for one row an object array scores
-    the same (identical probabilities) in a quarter of the time, while large batches are faster
-    as a DataFrame. This is the service's one-row hot path.
+    CatBoost reads a pandas-3 string column value by value. For a few rows, a plain object array
+    is about 4x faster; for many, string columns as pandas categories (each distinct value read
+    once) are about 1.5x faster. The estimator always learns from the DataFrame as it is.
     """
 
-    def __init__(self, max_rows: int = 64) -> None:
-        self.max_rows = max_rows
+    def __init__(self, max_array_rows: int = 64) -> None:
+        self.max_array_rows = max_array_rows
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> FewRowsAsArray:
+    def fit(self, X: pd.DataFrame, y: Any = None) -> CatBoostInput:
         """Nothing to learn."""
         return self
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None) -> pd.DataFrame:
-        """Return `X` unchanged: the estimator always learns from the DataFrame (its column names and categories)."""
+        """Return `X` unchanged: the estimator learns from the DataFrame (its column names and categories)."""
         return X
 
     def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
-        """Return `X` as an object array when it has at most `max_rows` rows, else unchanged."""
-        if isinstance(X, pd.DataFrame) and len(X) <= self.max_rows:
+        """Return a few rows as an object array, many rows with their string columns as categories (arrays pass)."""
+        if isinstance(X, np.ndarray):
+            return X
+        if len(X) <= self.max_array_rows:
             return X.to_numpy(dtype=object)
-        return X
+        text = [c for c in X.columns if pd.api.types.is_string_dtype(X[c])]
+        return X.astype(dict.fromkeys(text, "category")) if text else X
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Return the input names: columns pass through in order."""

@@ -117,7 +117,7 @@ def test_the_service_scores_records_as_the_frame_path_does_with_arrays_only_wher
     deployed = nodes.deploy_champion(RECORD, champion, train, validation, FILLS, spec)
     assert deployed.scores_arrays is scores_arrays
     records = [{"age": 30 + i, "hours_per_week": None if i % 3 == 0 else 40.0 + i, "work_class": ["Private", "State-gov", "Never-seen"][i % 3]}
-               for i in range(100)]  # over FewRowsAsArray's 64 rows too
+               for i in range(100)]  # over CatBoostInput's 64 rows too: the frame path then passes categories
     frame, _ = deployed.model_rows_from_records(records, spec)
     for batch in (records[:1], records):
         probabilities, unseen = deployed.score_records(batch, spec)
