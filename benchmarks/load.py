@@ -11,11 +11,7 @@ usage: .venv/bin/python benchmarks/load.py [--clients 8] [--seconds 30] [--max-g
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,9 +23,13 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.serving import as_records, project_copy, running_service, test_file_rows  # noqa: E402
-from ml_lifecycle.project import project_context  # noqa: E402
-from ml_lifecycle.spec import ProblemSpec  # noqa: E402
+from benchmarks.serving import (  # noqa: E402
+    as_records,
+    copied_project,
+    running_service,
+    service_arguments,
+    test_file_rows,
+)
 
 
 def client(url: str, rows: list[dict], stop: float, latencies: list[float], errors: list[str], offset: int) -> None:
@@ -63,21 +63,13 @@ def drive(url: str, rows: list[dict], clients: int, seconds: float) -> tuple[lis
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project", type=Path, default=REPO, help="Kedro project with a champion (default: this repository)")
-    parser.add_argument("--env", default="local", help="Kedro environment (default: local)")
+    parser = service_arguments(__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--max-growth-mib", type=float, default=25, help="allowed RSS growth from warm-up to the end")
     args = parser.parse_args()
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.1f}")
 
-    with tempfile.TemporaryDirectory() as folder:
-        project = project_copy(args.project.resolve(), Path(folder) / "project")
-        os.chdir(project)
-        context = project_context(project, args.env)
-        spec = ProblemSpec.model_validate(context.params["problem"])
+    with copied_project(args.project, args.env) as (project, context, spec):
         rows = as_records(test_file_rows(context, spec), spec)[:2000]
         with running_service(project, args.env) as (port, pid):
             url = f"http://127.0.0.1:{port}"

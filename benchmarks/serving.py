@@ -90,6 +90,26 @@ def project_copy(source: Path, destination: Path) -> Path:
     return destination
 
 
+def service_arguments(description: str) -> argparse.ArgumentParser:
+    """Return a parser with the options every service benchmark takes: the project and its environment."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--project", type=Path, default=REPO, help="Kedro project with a champion (default: this repository)")
+    parser.add_argument("--env", default="local", help="Kedro environment (default: local)")
+    return parser
+
+
+@contextmanager
+def copied_project(source: Path, env: str) -> Iterator[tuple[Path, Any, ProblemSpec]]:
+    """Print the machine, copy the project into a temporary folder and work there; yield it, its context and spec."""
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as folder:
+        project = project_copy(source.resolve(), Path(folder) / "project")
+        os.chdir(project)  # the catalog's relative paths resolve against the working folder
+        context = project_context(project, env)
+        yield project, context, ProblemSpec.model_validate(context.params["problem"])
+
+
 def test_file_rows(context: Any, spec: ProblemSpec) -> pd.DataFrame:
     """Return the raw rows of the problem's test file (every value text, as a file of new rows would hold them)."""
     raw = context.catalog.load("raw_files")[spec.raw.test_file]()
@@ -173,21 +193,13 @@ def add_shadow_challenger(project: Path, env: str, champion: DeployedModel) -> s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project", type=Path, default=REPO, help="Kedro project with a champion (default: this repository)")
-    parser.add_argument("--env", default="local", help="Kedro environment (default: local)")
+    parser = service_arguments(__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="one-row requests per HTTP loop")
     parser.add_argument("--max-seconds", type=float, default=60, help="upper bound on each HTTP loop")
     parser.add_argument("--batch-rows", type=int, default=200_000, help="rows of the batch inference measurement")
     args = parser.parse_args()
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.1f}")
 
-    with tempfile.TemporaryDirectory() as folder:
-        project = project_copy(args.project.resolve(), Path(folder) / "project")
-        os.chdir(project)  # the catalog's relative paths resolve against the working folder
-        context = project_context(project, args.env)
-        spec = ProblemSpec.model_validate(context.params["problem"])
+    with copied_project(args.project, args.env) as (project, context, spec):
         deployment = DeploymentConfig.model_validate(context.params["deployment"])
         champion = load_live(context, spec).champion
         print(f"champion {champion.version}: {champion.metadata.get('model')} ({champion.metadata.get('stage')}), "
