@@ -19,29 +19,37 @@ class DataValidationError(ValueError):
     """Raw data breaks a rule of the spec; the message names the file, column and rule."""
 
 
-def standardise(raw: pd.DataFrame, spec: ProblemSpec, file: str, label_optional: bool = False) -> pd.DataFrame:
+def standardise(raw: pd.DataFrame, spec: ProblemSpec, file: str, label_optional: bool = False,
+                columns: list[str] | None = None) -> pd.DataFrame:
     """Return `raw` with declared names in snake_case, stripped text and missing markers as NA.
 
     With `label_optional` (new rows to score), a header-less file may also omit the label column.
+    With `columns`, only those are kept (and cleaned); one that is absent fails naming the file.
     """
     if raw.empty:
         raise DataValidationError(f"{file}: the file has no data rows (rule: non-empty)")
-    frame = raw.copy()
-    names = spec.raw.column_names
-    if names is not None:
-        unlabelled = [n for n in names if snake_case(n) != spec.target_column]
-        if label_optional and frame.shape[1] == len(unlabelled):
-            names = unlabelled
-        elif len(names) != frame.shape[1]:
-            without_label = f", or {len(unlabelled)} without the label column" if label_optional else ""
-            raise DataValidationError(
-                f"{file}: expected {len(names)} columns (problem.raw.column_names){without_label}, found {frame.shape[1]}"
-            )
-        frame.columns = names
-    frame.columns = [snake_case(str(c)) for c in frame.columns]
+    frame = raw.set_axis(column_names(raw, spec, file, label_optional), axis=1)
+    if columns is not None:
+        require_columns(frame, columns, file)
+        frame = frame[columns]
     frame = clean_text(frame, spec)
     frame[SOURCE_COLUMN] = file
     return frame
+
+
+def column_names(raw: pd.DataFrame, spec: ProblemSpec, file: str, label_optional: bool = False) -> list[str]:
+    """Return the snake_case names of `raw`'s columns: the declared ones for a header-less file, else its header's."""
+    names = spec.raw.column_names
+    if names is not None:
+        unlabelled = [n for n in names if snake_case(n) != spec.target_column]
+        if label_optional and raw.shape[1] == len(unlabelled):
+            names = unlabelled
+        elif len(names) != raw.shape[1]:
+            without_label = f", or {len(unlabelled)} without the label column" if label_optional else ""
+            raise DataValidationError(
+                f"{file}: expected {len(names)} columns (problem.raw.column_names){without_label}, found {raw.shape[1]}"
+            )
+    return [snake_case(str(c)) for c in (raw.columns if names is None else names)]
 
 
 def clean_text(frame: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
@@ -49,7 +57,8 @@ def clean_text(frame: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
     cleaned = frame.copy()
     for column in [c for c in cleaned.columns if not pd.api.types.is_numeric_dtype(cleaned[c])]:
         stripped = cleaned[column].astype("string").str.strip()
-        cleaned[column] = stripped.mask(stripped.isin(spec.raw.missing_markers))
+        markers = stripped.isin(spec.raw.missing_markers)
+        cleaned[column] = stripped.mask(markers) if markers.any() else stripped
     return cleaned
 
 
@@ -85,18 +94,25 @@ def encode_labels(labels: pd.Series, spec: ProblemSpec) -> pd.Series:
 def to_numbers(values: pd.Series) -> pd.Series:
     """Return values as float64, NaN where one is not a number (what `pd.to_numeric(errors="coerce")` does).
 
-    The direct cast parses a whole column in one vectorised pass (about ten times faster on text)
-    and rounds like Python's `float()`, i.e. like the service's JSON parser; only a column that
-    holds some non-number falls back to `pd.to_numeric` to find which values those are.
+    Casting through pandas' nullable `Float64` parses a text column in one vectorised pass of
+    Arrow's parser (about ten times faster than a direct float64 cast, which parses value by
+    value) and rounds like Python's `float()`, i.e. like the service's JSON parser; only a column
+    that holds some non-number falls back to `pd.to_numeric` to find which values those are.
     """
     try:
-        return values.astype("float64")
+        return _as_float64(values)
     except (ValueError, TypeError):
         coerced = pd.to_numeric(values, errors="coerce")
         try:
-            return values.where(coerced.notna()).astype("float64")
+            return _as_float64(values.where(coerced.notna()))
         except (ValueError, TypeError):
             return coerced.astype("float64")
+
+
+def _as_float64(values: pd.Series) -> pd.Series:
+    """Return `values` cast to float64 with missing entries as NaN; raise if one is not a number."""
+    numbers = values.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+    return pd.Series(numbers, index=values.index, name=values.name)
 
 
 def numeric_problems(frame: pd.DataFrame, spec: ProblemSpec, typed: pd.DataFrame | None = None) -> pd.Series:
@@ -108,9 +124,10 @@ def numeric_problems(frame: pd.DataFrame, spec: ProblemSpec, typed: pd.DataFrame
     for column in spec.numeric_features:
         values = frame[column]
         parsed = to_numbers(values) if typed is None else typed[column]
-        bad = (values.notna() & parsed.isna()) | np.isinf(parsed.fillna(0))
-        prefix = problems[bad].where(problems[bad] == "", problems[bad] + "; ")
-        problems[bad] = prefix + f"{column}: '" + values[bad].astype("string") + "' is not a number"
+        bad = values.notna().to_numpy() & ~np.isfinite(parsed.to_numpy())  # text that is no number, or infinite
+        if bad.any():
+            prefix = problems[bad].where(problems[bad] == "", problems[bad] + "; ")
+            problems[bad] = prefix + f"{column}: '" + values[bad].astype("string") + "' is not a number"
     return problems
 
 
@@ -120,7 +137,10 @@ def cast_features(frame: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
     for column in spec.numeric_features:
         typed[column] = to_numbers(frame[column])
     for column in spec.categorical_features:
-        typed[column] = frame[column].astype("str").where(frame[column].notna())
+        values = frame[column]
+        # a string dtype keeps missing entries missing; only from `object` would None become "None"
+        text = values.astype("str")
+        typed[column] = text if isinstance(values.dtype, pd.StringDtype) else text.where(values.notna())
     return typed
 
 
@@ -169,5 +189,6 @@ def apply_missing_value_fills(features: pd.DataFrame, fills: dict[str, object], 
         if spec.missing_policy(column) == "flag_and_median":
             filled[f"{column}_missing"] = features[column].isna().astype("int8")
     for column, value in fills.items():
-        filled[column] = filled[column].fillna(value)
+        if filled[column].hasnans:
+            filled[column] = filled[column].fillna(value)
     return filled[spec.model_columns()]

@@ -61,6 +61,25 @@ def test_standardise_leaves_its_input_unchanged():
     pd.testing.assert_frame_equal(raw, before)
 
 
+def test_standardise_keeps_only_the_asked_columns_and_names_the_file_when_one_is_absent():
+    raw = raw_frame([" 39 ", "40", " Private ", ">50K"])
+    standardised = rows.standardise(raw, tiny_spec(), TRAIN_FILE, columns=["work_class", "age"])
+    assert list(standardised.columns) == ["work_class", "age", "source_file"]
+    assert standardised["work_class"].tolist() == ["Private"]
+    with pytest.raises(rows.DataValidationError, match=rf"^{TRAIN_FILE}: required column\(s\) \['education'\] missing"):
+        rows.standardise(raw, tiny_spec(), TRAIN_FILE, columns=["age", "education"])
+
+
+def test_numbers_in_text_parse_as_python_floats_and_non_numbers_become_nan():
+    rng = np.random.default_rng(0)
+    texts = [repr(float(x)) for x in rng.normal(0, 1e4, 500)] + [f"{x:.17g}" for x in rng.random(500)] + ["1e400", "-0", ".5"]
+    parsed = rows.to_numbers(pd.Series(texts, dtype="str"))
+    np.testing.assert_array_equal(parsed.to_numpy(), [float(t) for t in texts])
+    mixed = rows.to_numbers(pd.Series(["3", "forty", None, "2.5"], dtype="str"))
+    np.testing.assert_array_equal(mixed.to_numpy(), [3.0, np.nan, np.nan, 2.5])
+    assert rows.to_numbers(pd.Series([1, 2], dtype="int64")).dtype == "float64"
+
+
 def test_sample_rows_keeps_the_same_seeded_sample_of_each_file():
     spec = tiny_spec(raw={"sample_rows": 4})
     files = as_partitions(

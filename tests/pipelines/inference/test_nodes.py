@@ -97,6 +97,14 @@ def test_a_file_with_the_wrong_number_of_columns_names_the_file_and_both_accepte
         nodes.score_new_rows(raw(["25", "40"]), deployed, spec, BOUNDS, CONFIG)
 
 
+def test_a_file_with_a_header_but_without_a_feature_column_names_the_file_and_the_column(deployed: DeployedModel,
+                                                                                        spec: ProblemSpec):
+    headed = spec.model_copy(update={"raw": spec.raw.model_copy(update={"column_names": None})})
+    batch = pd.DataFrame({"age": ["25"], "work_class": ["Private"]}, dtype="str")
+    with pytest.raises(DataValidationError, match=r"^in/new\.csv: required column\(s\) \['hours_per_week'\] missing"):
+        nodes.score_new_rows(batch, deployed, headed, BOUNDS, CONFIG)
+
+
 def test_a_batch_where_every_row_is_rejected_still_gives_an_empty_scored_table(deployed: DeployedModel, spec: ProblemSpec):
     predictions, rejects, summary = nodes.score_new_rows(raw(["x", "40", "Private"]), deployed, spec, BOUNDS, CONFIG)
     assert predictions.empty and "probability" in predictions.columns

@@ -47,19 +47,19 @@ def score_new_rows(inference_input: pd.DataFrame, deployed: DeployedModel, spec:
     started = time.perf_counter()
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     raw = inference_input.reset_index(drop=True)
-    standardised = rows.standardise(raw, spec, config.input_path, label_optional=True)
-    rows.require_columns(standardised, spec.features, config.input_path)
+    standardised = rows.standardise(raw, spec, config.input_path, label_optional=True, columns=spec.features)
     typed = rows.cast_features(standardised, spec)
     problems = row_problems(standardised, typed, spec, deployment)
     usable = problems == ""
-    typed = typed[usable]
+    every_row_usable = bool(usable.all())  # the usual batch: no row to drop, so no copy of the table
+    typed = typed if every_row_usable else typed[usable]
     model_rows = rows.apply_missing_value_fills(typed, deployed.fills, spec)
     probability = deployed.probabilities(model_rows) if len(model_rows) else []
     decision = (pd.Series(probability, index=typed.index) >= deployed.threshold).astype("int8")
     predictions = pd.concat(
         [
             pd.Series(typed.index, index=typed.index, name=INPUT_ROW),
-            standardised.loc[usable, spec.features],
+            standardised[spec.features] if every_row_usable else standardised.loc[usable, spec.features],
             pd.DataFrame(
                 {
                     "probability": probability,
@@ -76,7 +76,7 @@ def score_new_rows(inference_input: pd.DataFrame, deployed: DeployedModel, spec:
         axis=1,
     )
     rejects = raw[~usable].copy()
-    rejects.columns = [str(c) for c in standardised.columns if c != rows.SOURCE_COLUMN]
+    rejects.columns = rows.column_names(raw, spec, config.input_path, label_optional=True)
     rejects.insert(0, INPUT_ROW, rejects.index)
     rejects["reasons"] = problems[~usable]
     seconds = time.perf_counter() - started
