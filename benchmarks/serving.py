@@ -12,7 +12,8 @@ Works on a temporary copy of the project's configuration, raw data, splits, fill
 - batch inference rows/s (the inference pipeline's scoring node: validation, preparation,
   scoring, output table) next to raw `predict_proba` rows/s on the prepared rows, the two
   measured in turn several times and compared by their medians (the first, cold run of the
-  node is shown too).
+  node is shown too); then `kedro run --pipeline=inference` end to end on a CSV of those rows,
+  next to the same command on 200 rows (Kedro start-up and deploying the champion).
 
 Targets on 2 cores: p50 <= 3 ms and p99 <= 10 ms for one row; batch >= 100k rows/s and >= 0.5x raw.
 
@@ -195,6 +196,85 @@ def add_shadow_challenger(project: Path, env: str, champion: DeployedModel) -> s
     return version
 
 
+def timed_inference_run(project: Path, env: str, input_path: Path, output_path: Path) -> float:
+    """Run `kedro run --pipeline=inference` on `input_path` in the project; return its wall seconds."""
+    command = [str(Path(sys.executable).with_name("kedro")), "run", "--pipeline=inference", f"--env={env}",
+               f"--params=input_path={input_path},output_path={output_path}"]
+    start = time.perf_counter()
+    finished = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False,
+                              env=os.environ | {"KEDRO_DISABLE_TELEMETRY": "true"})
+    seconds = time.perf_counter() - start
+    if finished.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{finished.stderr[-3000:]}")
+    return seconds
+
+
+def measure_one_row(project: Path, env: str, champion: DeployedModel, records: list[dict[str, Any]], spec: ProblemSpec,
+                    requests: int, max_seconds: float) -> None:
+    """Print one-row latency in process and through the HTTP server, without and with a shadow challenger."""
+    bodies = [json.dumps(record).encode() for record in records]
+    prepared = [champion.model_rows_from_records([r], spec)[0] for r in records]
+    for record, frame in zip(records[:20], prepared[:20], strict=True):  # warm-up, not measured
+        champion.score_records([record], spec)
+        champion.model.predict_proba(frame)
+    service_path = bounded([lambda r=r: champion.score_records([r], spec) for r in records], max_seconds)
+    raw_single = bounded([lambda f=f: champion.model.predict_proba(f) for f in prepared], max_seconds)
+    print(f"in process, one row ({len(service_path)} rows): the service's path (preparation + scoring, "
+          f"{'object array' if champion.scores_arrays else 'frame'}) {percentiles(service_path)}")
+    print(f"in process, one row ({len(raw_single)} rows): predict_proba alone on prepared one-row frames {percentiles(raw_single)}")
+
+    with running_service(project, env) as (port, _):
+        latencies, wall = http_loop(port, bodies, requests, max_seconds)
+    p50_http = float(np.percentile(latencies, 50))
+    print(f"HTTP POST /predict, one row, {len(latencies)} requests, 1 client, keep-alive: {percentiles(latencies)}, "
+          f"throughput {len(latencies) / wall:.0f} req/s")
+    print(f"  ratio HTTP p50 / in-process predict_proba p50: {p50_http / float(np.percentile(raw_single, 50)):.1f}x; "
+          f"HTTP p50 - in-process service path p50: {p50_http - float(np.percentile(service_path, 50)):.2f} ms "
+          f"(targets: p50 <= 3 ms, p99 <= 10 ms)")
+
+    shadow = add_shadow_challenger(project, env, champion)
+    with running_service(project, env) as (port, _):
+        shadowed, wall = http_loop(port, bodies, requests, max_seconds)
+    print(f"HTTP POST /predict with challenger {shadow} in shadow: {percentiles(shadowed)}, "
+          f"throughput {len(shadowed) / wall:.0f} req/s "
+          f"(p50 {float(np.percentile(shadowed, 50)) - p50_http:+.2f} ms vs no challenger)")
+
+
+def measure_batch(batch: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec, deployment: DeploymentConfig,
+                  repeats: int) -> None:
+    """Print the inference node's rows/s next to raw `predict_proba` on the prepared rows, measured in turn."""
+    config = InferenceConfig(input_path="benchmark rows", output_path="-", rejects_path="-")
+    model_rows = rows.apply_missing_value_fills(
+        rows.cast_features(rows.standardise(batch, spec, "benchmark rows", label_optional=True), spec), champion.fills, spec)
+    node_seconds, raw_seconds = [], []
+    for _ in range(repeats):  # interleaved, so both see the same machine state
+        start = time.perf_counter()
+        predictions, rejects, _ = score_new_rows(batch, champion, spec, deployment, config)
+        node_seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        champion.model.predict_proba(model_rows)
+        raw_seconds.append(time.perf_counter() - start)
+    node_rate, raw_rate = len(batch) / np.median(node_seconds), len(batch) / np.median(raw_seconds)
+    ratios = np.array(raw_seconds) / np.array(node_seconds)
+    print(f"batch inference ({len(batch)} rows, {len(predictions)} scored, {len(rejects)} rejected), median of "
+          f"{repeats} runs: {node_rate:,.0f} rows/s (first run {len(batch) / node_seconds[0]:,.0f}); "
+          f"raw predict_proba on prepared rows {raw_rate:,.0f} rows/s; ratio {node_rate / raw_rate:.2f}x "
+          f"(per run {ratios.min():.2f}-{ratios.max():.2f}x; targets: >= 100,000 rows/s and >= 0.5x raw)")
+
+
+def measure_batch_end_to_end(project: Path, env: str, batch: pd.DataFrame, small_rows: int = 200) -> None:
+    """Print the wall time of `kedro run --pipeline=inference` on a CSV of `batch`, next to the same run on a few rows."""
+    folder = project / "data" / "01_raw"
+    big_input, small_input = folder / "benchmark_rows.csv", folder / "benchmark_few_rows.csv"
+    batch.to_csv(big_input, header=False, index=False)
+    batch.iloc[:small_rows].to_csv(small_input, header=False, index=False)
+    output = project / "data" / "07_model_output" / "benchmark_scored.csv"
+    fixed = timed_inference_run(project, env, small_input, output)
+    whole = timed_inference_run(project, env, big_input, output)
+    print(f"kedro run --pipeline=inference (start-up, deploy, CSV read, scoring, CSV writes): {small_rows} rows {fixed:.1f} s; "
+          f"{len(batch)} rows {whole:.1f} s, i.e. {len(batch) / (whole - fixed):,.0f} rows/s beyond the {small_rows}-row run")
+
+
 def main() -> None:
     parser = service_arguments(__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="one-row requests per HTTP loop")
@@ -208,60 +288,12 @@ def main() -> None:
         champion = load_live(context, spec).champion
         print(f"champion {champion.version}: {champion.metadata.get('model')} ({champion.metadata.get('stage')}), "
               f"threshold {champion.threshold:g}")
-
-        standardised = test_file_rows(context, spec)
-        records = as_records(standardised, spec)[:1000]
-        bodies = [json.dumps(record).encode() for record in records]
-        prepared = [champion.model_rows_from_records([r], spec)[0] for r in records]
-
-        # ---- one row, in process ----
-        for record, frame in zip(records[:20], prepared[:20], strict=True):  # warm-up, not measured
-            champion.score_records([record], spec)
-            champion.model.predict_proba(frame)
-        service_path = bounded([lambda r=r: champion.score_records([r], spec)
-                                for r in records], args.max_seconds)
-        raw_single = bounded([lambda f=f: champion.model.predict_proba(f) for f in prepared], args.max_seconds)
-        print(f"in process, one row ({len(service_path)} rows): the service's path (preparation + scoring, "
-              f"{'object array' if champion.scores_arrays else 'frame'}) {percentiles(service_path)}")
-        print(f"in process, one row ({len(raw_single)} rows): predict_proba alone on prepared one-row frames {percentiles(raw_single)}")
-
-        # ---- one row, through HTTP ----
-        with running_service(project, args.env) as (port, _):
-            latencies, wall = http_loop(port, bodies, args.requests, args.max_seconds)
-        p50_http = float(np.percentile(latencies, 50))
-        print(f"HTTP POST /predict, one row, {len(latencies)} requests, 1 client, keep-alive: {percentiles(latencies)}, "
-              f"throughput {len(latencies) / wall:.0f} req/s")
-        print(f"  ratio HTTP p50 / in-process predict_proba p50: {p50_http / float(np.percentile(raw_single, 50)):.1f}x; "
-              f"HTTP p50 - in-process service path p50: {p50_http - float(np.percentile(service_path, 50)):.2f} ms "
-              f"(targets: p50 <= 3 ms, p99 <= 10 ms)")
-
-        shadow = add_shadow_challenger(project, args.env, champion)
-        with running_service(project, args.env) as (port, _):
-            shadowed, wall = http_loop(port, bodies, args.requests, args.max_seconds)
-        print(f"HTTP POST /predict with challenger {shadow} in shadow: {percentiles(shadowed)}, "
-              f"throughput {len(shadowed) / wall:.0f} req/s "
-              f"(p50 {float(np.percentile(shadowed, 50)) - p50_http:+.2f} ms vs no challenger)")
-
-        # ---- batch ----
+        records = as_records(test_file_rows(context, spec), spec)[:1000]
+        measure_one_row(project, args.env, champion, records, spec, args.requests, args.max_seconds)
         raw = context.catalog.load("raw_files")[spec.raw.test_file]()
         batch = raw.sample(n=args.batch_rows, replace=True, random_state=spec.seed).reset_index(drop=True)
-        config = InferenceConfig(input_path="benchmark rows", output_path="-", rejects_path="-")
-        model_rows = rows.apply_missing_value_fills(
-            rows.cast_features(rows.standardise(batch, spec, "benchmark rows", label_optional=True), spec), champion.fills, spec)
-        node_seconds, raw_seconds = [], []
-        for _ in range(args.batch_repeats):  # interleaved, so both see the same machine state
-            start = time.perf_counter()
-            predictions, rejects, _ = score_new_rows(batch, champion, spec, deployment, config)
-            node_seconds.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            champion.model.predict_proba(model_rows)
-            raw_seconds.append(time.perf_counter() - start)
-        node_rate, raw_rate = args.batch_rows / np.median(node_seconds), args.batch_rows / np.median(raw_seconds)
-        ratios = np.array(raw_seconds) / np.array(node_seconds)
-        print(f"batch inference ({args.batch_rows} rows, {len(predictions)} scored, {len(rejects)} rejected), median of "
-              f"{args.batch_repeats} runs: {node_rate:,.0f} rows/s (first run {args.batch_rows / node_seconds[0]:,.0f}); "
-              f"raw predict_proba on prepared rows {raw_rate:,.0f} rows/s; ratio {node_rate / raw_rate:.2f}x "
-              f"(per run {ratios.min():.2f}-{ratios.max():.2f}x; targets: >= 100,000 rows/s and >= 0.5x raw)")
+        measure_batch(batch, champion, spec, deployment, args.batch_repeats)
+        measure_batch_end_to_end(project, args.env, batch)
 
 
 if __name__ == "__main__":
