@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from ml_lifecycle import evidently_glue  # noqa: E402
 from ml_lifecycle import rows as row_steps  # noqa: E402
-from ml_lifecycle.pipelines.inference.nodes import deploy_champion  # noqa: E402
+from ml_lifecycle.deployment import deploy  # noqa: E402
 from ml_lifecycle.pipelines.monitoring import nodes  # noqa: E402
 from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig  # noqa: E402
 from ml_lifecycle.spec import ProblemSpec  # noqa: E402
@@ -43,8 +43,7 @@ def measure(rows: int, env: str, project: Path) -> dict[str, float]:
     catalog = project_catalog(project, env=env)
     spec = ProblemSpec.model_validate(catalog.load("params:problem"))
     config = MonitoringConfig.model_validate(catalog.load("params:monitoring"))
-    champion = deploy_champion(catalog.load("release_registration"), catalog.load("champion"), catalog.load("train_split"),
-                               catalog.load("validation_split"), catalog.load("missing_value_fills"), spec)
+    champion = deploy(catalog.load("champion_bundle"), spec)
     validated = catalog.load("validated_rows")
     pool = validated[validated[row_steps.SOURCE_COLUMN] == f"{spec.raw.folder}/{spec.raw.test_file}"]
     batch = pool.sample(n=rows, replace=True, random_state=spec.seed).drop(columns=row_steps.SOURCE_COLUMN)

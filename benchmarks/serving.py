@@ -1,6 +1,6 @@
 """Benchmark serving: one-row latency through the real HTTP server, and batch inference throughput.
 
-Works on a temporary copy of the project's configuration, raw data, splits, fills and registry
+Works on a temporary copy of the project's configuration, raw data and model registry
 (the repository's request log and registry are left untouched), so run `make run` (or at least
 `kedro run --pipeline=inference`) first. It prints:
 
@@ -47,15 +47,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ml_lifecycle import rows  # noqa: E402
-from ml_lifecycle.deployment import DeployedModel, DeploymentConfig  # noqa: E402
+from ml_lifecycle.bundle import ModelBundle  # noqa: E402
+from ml_lifecycle.deployment import DeployedModel  # noqa: E402
 from ml_lifecycle.pipelines.inference.nodes import InferenceConfig, score_new_rows  # noqa: E402
 from ml_lifecycle.project import project_context  # noqa: E402
-from ml_lifecycle.registry import ModelRegistry  # noqa: E402
+from ml_lifecycle.registry import ModelRegistry, ReleaseCandidate, ReleaseInfo  # noqa: E402
 from ml_lifecycle.serving.app import load_live  # noqa: E402
 from ml_lifecycle.spec import ProblemSpec  # noqa: E402
 from tests.conftest import copy_project  # noqa: E402
 
-SAVED_LAYERS = ["04_feature", "05_model_input", "06_models/registry"]
+SAVED_LAYERS = ["06_models/model_registry"]  # a bundle needs nothing else to be served
 
 
 def free_port() -> int:
@@ -85,7 +86,7 @@ def bounded(calls: list[Callable[[], Any]], max_seconds: float) -> list[float]:
 
 
 def project_copy(source: Path, destination: Path) -> Path:
-    """Copy what serving needs (configuration, raw data, splits, fills, registry) into `destination`."""
+    """Copy what serving needs (configuration, raw data, the registry) into `destination`."""
     copy_project(destination, repo_root=source)
     for layer in SAVED_LAYERS:
         if not (source / "data" / layer).exists():
@@ -187,9 +188,10 @@ def http_loop(port: int, bodies: list[bytes], requests: int, max_seconds: float)
 
 def add_shadow_challenger(project: Path, env: str, champion: DeployedModel) -> str:
     """Register a copy of the champion in the copy's registry and serve it in shadow (the copy's config only)."""
-    registry = ModelRegistry(project / "data/06_models/registry")
-    version = registry.register(champion.model, champion.metadata | {"stage": "benchmark shadow copy"}, promote=False,
-                                reason="benchmark: a challenger as costly as the champion")
+    registry = ModelRegistry(project / "data/06_models/model_registry")
+    info = champion.manifest.model_dump(include=set(ReleaseInfo.model_fields)) | {"description": "benchmark shadow copy"}
+    version = registry.register(ReleaseCandidate(bundle=ModelBundle(recipe=champion.bundle.recipe, model=champion.model),
+                                                 info=ReleaseInfo.model_validate(info))).version
     conf = project / "conf" / env / "parameters_serving_benchmark.yml"
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(yaml.safe_dump({"serving": {"challenger": {"version": version, "mode": "shadow"}}}))
@@ -240,8 +242,7 @@ def measure_one_row(project: Path, env: str, champion: DeployedModel, records: l
           f"(p50 {float(np.percentile(shadowed, 50)) - p50_http:+.2f} ms vs no challenger)")
 
 
-def measure_batch(batch: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec, deployment: DeploymentConfig,
-                  repeats: int) -> None:
+def measure_batch(batch: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec, repeats: int) -> None:
     """Print the inference node's rows/s next to raw `predict_proba` on the prepared rows, measured in turn."""
     config = InferenceConfig(input_path="benchmark rows", output_path="-", rejects_path="-")
     model_rows = rows.apply_missing_value_fills(
@@ -249,7 +250,7 @@ def measure_batch(batch: pd.DataFrame, champion: DeployedModel, spec: ProblemSpe
     node_seconds, raw_seconds = [], []
     for _ in range(repeats):  # interleaved, so both see the same machine state
         start = time.perf_counter()
-        predictions, rejects, _ = score_new_rows(batch, champion, spec, deployment, config)
+        predictions, rejects, _ = score_new_rows(batch, champion, spec, config)
         node_seconds.append(time.perf_counter() - start)
         start = time.perf_counter()
         champion.model.predict_proba(model_rows)
@@ -284,15 +285,14 @@ def main() -> None:
     args = parser.parse_args()
 
     with copied_project(args.project, args.env) as (project, context, spec):
-        deployment = DeploymentConfig.model_validate(context.params["deployment"])
         champion = load_live(context, spec).champion
-        print(f"champion {champion.version}: {champion.metadata.get('model')} ({champion.metadata.get('stage')}), "
+        print(f"champion {champion.version}: {champion.manifest.model} ({champion.manifest.stage}), "
               f"threshold {champion.threshold:g}")
         records = as_records(test_file_rows(context, spec), spec)[:1000]
         measure_one_row(project, args.env, champion, records, spec, args.requests, args.max_seconds)
         raw = context.catalog.load("raw_files")[spec.raw.test_file]()
         batch = raw.sample(n=args.batch_rows, replace=True, random_state=spec.seed).reset_index(drop=True)
-        measure_batch(batch, champion, spec, deployment, args.batch_repeats)
+        measure_batch(batch, champion, spec, args.batch_repeats)
         measure_batch_end_to_end(project, args.env, batch)
 
 

@@ -1,7 +1,7 @@
-"""Project commands added to `kedro`: `kedro champion status | promote | rollback | compare` (docs/serving.md).
+"""Project commands added to `kedro`: `kedro champion status | history | promote | rollback | compare` (docs/serving.md).
 
 Kedro adds this module's `cli` group to its own commands. Registry operations go through the
-catalog's `champion` entry, so they act on the registry the pipelines and the service use.
+catalog's `model_registry` entry, so they act on the registry the pipelines and the service use.
 """
 
 from __future__ import annotations
@@ -19,8 +19,16 @@ from kedro.framework.cli.project import (
 from kedro.framework.cli.utils import env_option
 from kedro.framework.startup import ProjectMetadata
 
+from ml_lifecycle.bundle import BundleError
+from ml_lifecycle.gate import (
+    GateConfig,
+    GateVerdict,
+    comparison_result,
+    paired_bootstrap_gain,
+)
 from ml_lifecycle.project import project_context
-from ml_lifecycle.registry import ModelRegistry
+from ml_lifecycle.registry import Manifest, ModelRegistry, RegistryEvent
+from ml_lifecycle.spec import ProblemSpec
 
 __all__ = ["cli", "run"]
 
@@ -28,7 +36,7 @@ __all__ = ["cli", "run"]
 def _registry(metadata: ProjectMetadata, env: str | None) -> tuple[ModelRegistry, Any]:
     """Return the project's model registry and its context."""
     context = project_context(Path(metadata.project_path), env)
-    return context.catalog["champion"].registry, context
+    return context.catalog["model_registry"].registry, context
 
 
 def _reload(url: str | None) -> None:
@@ -46,13 +54,48 @@ def _reload(url: str | None) -> None:
         raise click.ClickException(f"no service answered at {url}: {error.reason}") from None
 
 
-def _headline(entry: dict[str, Any]) -> str:
+def _headline(manifest: Manifest) -> str:
     """Return a version's key figures in one line."""
-    metrics = entry.get("test_metrics") or entry.get("cv_metrics") or {}
-    retraining = entry.get("retraining", {}).get("challenger_metrics", {})
-    figures = {**metrics, **retraining}
-    shown = ", ".join(f"{k} {figures[k]:.4f}" for k in ("log_loss", "roc_auc") if k in figures)
-    return f"{entry.get('model', '?')} [{entry.get('stage', '?')}] threshold {entry.get('threshold', '?')}; {shown}"
+    shown = ", ".join(f"{k} {manifest.metrics[k]:.4f}" for k in ("log_loss", "roc_auc") if k in manifest.metrics)
+    return f"{manifest.model} [{manifest.stage}] threshold {manifest.threshold:g}; {shown} ({manifest.metrics_source})"
+
+
+def _event_line(event: RegistryEvent) -> str:
+    """Return one history event in one line."""
+    forced = " FORCED" if event.forced else ""
+    verdict = f" [gate {event.verdict.summary()}]" if event.verdict and event.event != "registered" else ""
+    return f"   {event.at[:19]}  {event.event:<11} {event.version}{forced}  {event.reason}{verdict}"
+
+
+def _verdict_lines(verdict: GateVerdict) -> list[str]:
+    """Return a gate verdict, one rule per line."""
+    return [f"     {'ok  ' if r.passed else 'FAIL'} {r.rule} ({r.severity}): {r.detail}" for r in verdict.rules]
+
+
+def _gate_for_manual_promotion(registry: ModelRegistry, version: str, context: Any) -> GateVerdict:
+    """Return `version`'s gate verdict for a promotion now: its release's checks, compared again with today's champion.
+
+    The leak, behavioural, fairness, sanity and calibration checks belong to the version and are
+    taken from its release; the comparison is redone on the frozen holdout when the champion has
+    changed since.
+    """
+    snapshot = registry.snapshot()
+    verdict = snapshot.verdict_of(version)
+    if verdict is None:
+        raise click.ClickException(f"{version} was never judged by the release gate (stage {snapshot.versions[version].stage}); "
+                                   "release it (kedro run --pipeline=evaluation), or promote with --force --reason \"...\"")
+    if snapshot.champion in (None, verdict.incumbent, version):
+        return verdict
+    spec = ProblemSpec.model_validate(context.params["problem"])
+    rule = GateConfig.model_validate(context.params["release"]["gate"]).beats_incumbent
+    holdout = context.catalog.load("frozen_holdout")
+    candidate, incumbent = registry.load(version).bundle, registry.load(snapshot.champion).bundle
+    y = holdout[spec.target_column].to_numpy(dtype=int)
+    gain = paired_bootstrap_gain(y, candidate.probabilities(candidate.model_rows(holdout, spec)),
+                                 incumbent.probabilities(incumbent.model_rows(holdout, spec)), rule, spec.seed)
+    compared = comparison_result("beats the incumbent", rule, {snapshot.champion: gain})
+    return verdict.model_copy(update={"incumbent": snapshot.champion,
+                                      "rules": [compared, *(r for r in verdict.rules if not r.rule.startswith("beats"))]})
 
 
 @click.group(name="ml_lifecycle")
@@ -70,32 +113,57 @@ def champion() -> None:
 @click.option("--history", default=10, show_default=True, help="How many registry events to show.")
 @click.pass_obj
 def status(metadata: ProjectMetadata, env: str | None, history: int) -> None:
-    """Show the champion, every registered version and the latest registry events."""
+    """Show the champion and its gate verdict, every registered version and the latest registry events."""
     registry, _ = _registry(metadata, env)
-    record = registry.record()
-    click.echo(f"champion: {record['champion']}")
-    for version, entry in record["versions"].items():
-        marker = "*" if version == record["champion"] else " "
-        click.echo(f" {marker} {version}  {entry['registered_at'][:19]}  {_headline(entry)}")
+    snapshot = registry.snapshot()
+    click.echo(f"champion: {snapshot.champion}")
+    verdict = snapshot.verdict_of(snapshot.champion) if snapshot.champion else None
+    if verdict is not None:
+        click.echo(f"   gate verdict at its release: {verdict.summary()}")
+        click.echo("\n".join(_verdict_lines(verdict)))
+    for version, manifest in snapshot.versions.items():
+        marker = "*" if version == snapshot.champion else " "
+        click.echo(f" {marker} {version}  {manifest.registered_at[:19]}  {_headline(manifest)}")
     click.echo("history (latest last):")
-    for event in record["history"][-history:]:
-        click.echo(f"   {event['at'][:19]}  {event['event']:<11} {event['version']}  {event['reason']}")
+    for event in snapshot.history[-history:]:
+        click.echo(_event_line(event))
+
+
+@champion.command(name="history")
+@env_option
+@click.pass_obj
+def show_history(metadata: ProjectMetadata, env: str | None) -> None:
+    """Show every registry event, oldest first, with the gate verdict of each release decision."""
+    registry, _ = _registry(metadata, env)
+    for event in registry.history():
+        click.echo(_event_line(event))
+        if event.verdict is not None and event.event != "registered":
+            click.echo("\n".join(_verdict_lines(event.verdict)))
 
 
 @champion.command()
 @click.argument("version")
 @click.option("--reason", required=True, help="Why: recorded in the registry's history.")
+@click.option("--force", is_flag=True, help="Promote even if the gate blocks it (recorded as forced).")
 @click.option("--reload-url", default=None, help="Also reload a running service, e.g. http://127.0.0.1:8000")
 @env_option
 @click.pass_obj
-def promote(metadata: ProjectMetadata, version: str, reason: str, reload_url: str | None, env: str | None) -> None:
-    """Make VERSION the champion; the previous champion stays ready for rollback."""
-    registry, _ = _registry(metadata, env)
+def promote(metadata: ProjectMetadata, version: str, reason: str, force: bool, reload_url: str | None, env: str | None) -> None:
+    """Make VERSION the champion if the release gate passes it (or with --force); the previous one stays for rollback."""
+    registry, context = _registry(metadata, env)
+    if version not in registry.snapshot().versions:
+        raise click.ClickException(f"unknown model version {version!r}; known: {sorted(registry.snapshot().versions)}")
     try:
-        registry.promote(version, reason)
-    except KeyError as error:
-        raise click.ClickException(str(error.args[0])) from None
-    click.echo(f"champion is now {version}")
+        registry.load(version)  # a version that cannot be served is never made champion, forced or not
+    except (BundleError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    verdict = None if force else _gate_for_manual_promotion(registry, version, context)
+    if verdict is not None and not verdict.passed:
+        click.echo("\n".join(_verdict_lines(verdict)))
+        raise click.ClickException(f"the release gate blocks {version}: {verdict.summary()}; "
+                                   "promote anyway with --force --reason \"...\" (recorded as forced)")
+    registry.record(version, "promoted", f"manual: {reason}", verdict=verdict, forced=force)
+    click.echo(f"champion is now {version}" + (" (forced)" if force else f" (gate {verdict.summary()})"))
     _reload(reload_url)
 
 
@@ -110,8 +178,8 @@ def rollback(metadata: ProjectMetadata, version: str | None, reason: str, reload
     registry, _ = _registry(metadata, env)
     try:
         restored = registry.rollback(version, reason)
-    except (KeyError, ValueError) as error:
-        raise click.ClickException(str(error.args[0])) from None
+    except (KeyError, ValueError, OSError) as error:
+        raise click.ClickException(str(error.args[0]) if isinstance(error, KeyError) else str(error)) from None
     click.echo(f"champion is now {restored}")
     _reload(reload_url)
 

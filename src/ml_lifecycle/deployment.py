@@ -1,11 +1,10 @@
-"""What is deployed: a registry version plus the training profile its input rows are prepared with.
+"""What is deployed: a verified registry bundle, ready to score raw rows.
 
-Batch inference, the prediction service and retraining all score through a `DeployedModel`. Its
-missing-value fills and known categories come from the data_processing outputs the model was
-trained on, checked against the registry's `data_fingerprint` for that version, so a row gets
-the preparation the model learned with wherever it is scored (no training-serving skew). A
-version trained on other splits than the current ones is refused with the reason, not served
-with the wrong fills.
+Batch inference, the prediction service, monitoring and retraining all score through a
+`DeployedModel`. Its missing-value fills and known categories come from the bundle, learned on
+the version's own training rows, so a row gets the preparation the model learned with wherever
+and whenever it is scored (no training-serving skew), and any registered version can be served
+without the splits it was trained on.
 """
 
 from __future__ import annotations
@@ -15,58 +14,42 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
 
 from ml_lifecycle import rows
-from ml_lifecycle.pipelines.modeling.nodes import fingerprint_data
-from ml_lifecycle.spec import ProblemSpec, StrictModel
-
-
-class DeploymentError(ValueError):
-    """A registry version cannot be deployed; the message says which and why."""
-
-
-class Bounds(StrictModel):
-    """Inclusive limits of a numeric feature; a value outside is impossible, not merely unusual."""
-
-    min: float | None = None
-    max: float | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Bounds:
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min} is above max {self.max}")
-        return self
-
-
-class DeploymentConfig(StrictModel):
-    """Input rules shared by batch inference and the service (`parameters_deployment.yml`, key `deployment`)."""
-
-    feature_bounds: dict[str, Bounds] = Field(
-        default_factory=dict, description="Numeric feature -> impossible values, refused (service) or rejected (batch)."
-    )
-    max_text_length: int = Field(default=200, gt=0, description="Longest accepted categorical value.")
-
-    def check_against(self, spec: ProblemSpec) -> None:
-        """Raise naming any bounded column that is not a numeric feature of the spec."""
-        unknown = [c for c in self.feature_bounds if c not in spec.numeric_features]
-        if unknown:
-            raise DeploymentError(
-                f"deployment.feature_bounds names {unknown}, which are not numeric features {spec.numeric_features}"
-            )
+from ml_lifecycle.bundle import BundleError, InputLimits, ModelBundle
+from ml_lifecycle.registry import LoadedBundle, Manifest, RegistryEvent
+from ml_lifecycle.spec import ProblemSpec
 
 
 @dataclass(frozen=True)
 class DeployedModel:
-    """A registry version ready to score raw rows: the model, its threshold and its training profile."""
+    """A verified registry version ready to score raw rows: its bundle, manifest and promotion."""
 
     version: str
-    model: Any
-    metadata: dict[str, Any]
-    fills: dict[str, object]
-    categories: dict[str, frozenset[str]]
-    promotion: dict[str, Any] | None
+    bundle: ModelBundle
+    manifest: Manifest
+    promotion: RegistryEvent | None
     scores_arrays: bool = False  # the model scores an object array in model-column order exactly as the frame
+
+    @property
+    def model(self) -> Any:
+        """The calibrated model with its threshold."""
+        return self.bundle.model
+
+    @property
+    def fills(self) -> dict[str, object]:
+        """Missing-value fills learned on this version's training rows."""
+        return self.bundle.recipe.fills
+
+    @property
+    def categories(self) -> dict[str, frozenset[str]]:
+        """Categorical values seen in this version's training rows."""
+        return self.bundle.recipe.categories
+
+    @property
+    def limits(self) -> InputLimits:
+        """The input bounds this version was released with."""
+        return self.bundle.recipe.schema.limits
 
     @property
     def threshold(self) -> float:
@@ -140,9 +123,7 @@ class DeployedModel:
         return self.model.predict_proba(model_rows)[:, 1], unseen
 
 
-
-
-def row_problems(standardised: pd.DataFrame, typed: pd.DataFrame, spec: ProblemSpec, config: DeploymentConfig) -> pd.Series:
+def row_problems(standardised: pd.DataFrame, typed: pd.DataFrame, spec: ProblemSpec, config: InputLimits) -> pd.Series:
     """Return, per raw row, why it cannot be scored ('' when it can): text in numbers, impossible values, overlong text.
 
     `typed` is `rows.cast_features(standardised, spec)`, passed in so a batch is cast once.
@@ -167,30 +148,15 @@ def row_problems(standardised: pd.DataFrame, typed: pd.DataFrame, spec: ProblemS
     return problems
 
 
-def champion_promotion(record: dict[str, Any], version: str) -> dict[str, Any] | None:
-    """Return the latest registry event that made `version` champion (None if it never was)."""
-    events = [e for e in record["history"] if e["version"] == version and e["event"] in ("promoted", "rolled back")]
-    return events[-1] if events else None
-
-
-def deploy(candidate: dict[str, Any], record: dict[str, Any], train_split: pd.DataFrame, validation_split: pd.DataFrame,
-           fills: dict[str, object], spec: ProblemSpec) -> DeployedModel:
-    """Return a registry version ({version, model, metadata}) ready to score, if it was trained on these splits."""
-    version, metadata = candidate["version"], candidate["metadata"]
-    expected = metadata.get("data_fingerprint")
-    if expected is None:
-        raise DeploymentError(f"registry version {version} records no data_fingerprint, so its missing-value fills are unknown")
-    if fingerprint_data(train_split, validation_split) != expected:
-        raise DeploymentError(
-            f"registry version {version} was trained on other splits (data_fingerprint {expected[:12]}...) than the current "
-            "train/validation splits: its missing-value fills and categories are not the current ones. Re-run "
-            "data_processing on the data it was trained on, or serve a version trained on the current splits "
-            "(`kedro champion promote VERSION`)"
-        )
-    categories = {c: frozenset(train_split[c].dropna().astype("str")) for c in spec.categorical_features}
-    return DeployedModel(version=version, model=candidate["model"], metadata=metadata, fills=dict(fills),
-                         categories=categories, promotion=champion_promotion(record, version),
-                         scores_arrays=scores_arrays_identically(candidate["model"], train_split[spec.model_columns()]))
+def deploy(loaded: LoadedBundle, spec: ProblemSpec) -> DeployedModel:
+    """Return a verified bundle ready to score, if it prepares rows as the current problem spec declares."""
+    differences = loaded.bundle.recipe.schema.differences(spec)
+    if differences:
+        raise BundleError(f"registry version {loaded.version} was released for other input columns than params:problem "
+                          f"declares ({'; '.join(differences)}); serve a version released for this problem")
+    sample = loaded.bundle.recipe.sample_rows
+    return DeployedModel(version=loaded.version, bundle=loaded.bundle, manifest=loaded.manifest, promotion=loaded.promotion,
+                         scores_arrays=scores_arrays_identically(loaded.bundle.model, sample))
 
 
 def scores_arrays_identically(model: Any, sample: pd.DataFrame, rows_checked: int = 32) -> bool:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset
+from pydantic import BaseModel
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -44,3 +46,25 @@ class AtomicCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
 
     def _save(self, data: pd.DataFrame) -> None:
         atomic_write(self._filepath, data.to_csv(index=False).encode())
+
+
+class TypedJSONDataset(AbstractDataset[BaseModel, BaseModel]):
+    """A pydantic model saved as JSON in one step and validated back on load, so a misspelt key fails loudly."""
+
+    def __init__(self, filepath: str, model: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = Path(filepath)
+        module, _, name = model.rpartition(".")
+        self._model: type[BaseModel] = getattr(import_module(module), name)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "model": self._model.__name__}
+
+    def _exists(self) -> bool:
+        return self._filepath.exists()
+
+    def _load(self) -> BaseModel:
+        return self._model.model_validate_json(self._filepath.read_bytes())
+
+    def _save(self, data: BaseModel) -> None:
+        atomic_write(self._filepath, self._model.model_validate(data).model_dump_json(indent=2).encode())

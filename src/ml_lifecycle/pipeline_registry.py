@@ -1,18 +1,65 @@
-"""Project pipelines."""
+"""Project pipelines, and where the shared steps are instantiated.
+
+The release steps (`pipelines/release`) are declared once and instantiated here under a
+namespace wherever a model is released: evaluation releases the champion, retraining its
+challenger. The deploy pipeline (namespace `deploy`) is added to every pipeline that scores
+with the champion. Pipelines never import each other; they meet in the catalog and here.
+"""
 
 from __future__ import annotations
 
 from importlib import import_module
 
 from kedro.framework.project import find_pipelines
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, pipeline
 
 LIFECYCLE_ORDER = ["data_processing", "modeling", "evaluation", "monitoring", "inference"]
+TEMPLATES = ["release"]  # modular pipelines that only run instantiated
+RELEASE_PARAMETERS = {f"params:{name}" for name in ("evaluation", "modeling", "problem", "deployment", "release")}
+SHARED_RELEASE_INPUTS = {"validation_split", "champion_selection", "tuning_results", "missing_value_fills", "frozen_holdout",
+                         "incumbent_bundle", "baseline_models", "sanity_checks", "data_fingerprint"}
+
+# For each pipeline that releases a model: its namespace, the template's inputs and outputs it names, and how.
+RELEASES = {
+    "evaluation": {
+        "inputs": {"fitted_model": "champion_model", "twin_rows": "train_split", "recipe_rows": "train_split",
+                   "release_context": "release_context"},
+        "outputs": {name: name for name in (
+            "released_model", "threshold_choice", "threshold_curve", "calibration_comparison", "holdout_twin",
+            "feature_importance", "leak_checks", "slice_metrics", "fairness_gaps", "behavioural_checks", "gate_verdict",
+            "release_registration", "release_promotion")},
+    },
+    "retraining": {
+        "inputs": {"fitted_model": "challenger_model", "twin_rows": "retraining_rows", "recipe_rows": "train_split",
+                   "release_context": "challenger_release_context"},
+        "outputs": {"released_model": "challenger", "gate_verdict": "challenger_gate_verdict",
+                    "release_registration": "challenger_registration", "release_promotion": "challenger_promotion"},
+    },
+}
+SCORES_WITH_CHAMPION = ["inference", "monitoring", "retraining"]
+
+
+def released_under(namespace: str) -> Pipeline:
+    """Return the release steps under `namespace`, wired to that pipeline's datasets."""
+    template = import_module(f"{__package__}.pipelines.release").create_pipeline()
+    wiring = RELEASES[namespace]
+    return pipeline(template, namespace=namespace, inputs=wiring["inputs"] | {n: n for n in SHARED_RELEASE_INPUTS},
+                    outputs=wiring["outputs"], parameters=RELEASE_PARAMETERS)
+
+
+def compose(name: str, own: Pipeline) -> Pipeline:
+    """Return pipeline `name` with the shared steps it uses: its release, and deploy when it scores with the champion."""
+    if name in RELEASES:
+        own = released_under(name) + own
+    if name in SCORES_WITH_CHAMPION:
+        own = import_module(f"{__package__}.pipelines.deploy").create_pipeline() + own
+    return own
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register every pipeline; `__default__` is the whole lifecycle in order."""
-    pipelines = find_pipelines(raise_errors=True)
+    """Register every pipeline with its shared steps; `__default__` is the whole lifecycle in order."""
+    found = find_pipelines(raise_errors=True)
+    pipelines = {name: compose(name, own) for name, own in found.items() if name not in TEMPLATES}
     pipelines["__default__"] = sum(
         (pipelines[name] for name in LIFECYCLE_ORDER if name in pipelines), Pipeline([])
     )
@@ -20,11 +67,11 @@ def register_pipelines() -> dict[str, Pipeline]:
 
 
 def lifecycle_pipeline() -> Pipeline:
-    """Return every lifecycle pipeline, whichever ones the CLI asked Kedro to load."""
+    """Return every lifecycle pipeline with its shared steps, whichever ones the CLI asked Kedro to load."""
     found = []
     for name in LIFECYCLE_ORDER:
         try:
-            found.append(import_module(f"{__package__}.pipelines.{name}").create_pipeline())
+            found.append(compose(name, import_module(f"{__package__}.pipelines.{name}").create_pipeline()))
         except ModuleNotFoundError:
             continue
     return sum(found, Pipeline([]))

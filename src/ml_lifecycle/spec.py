@@ -96,6 +96,7 @@ class SplitPolicy(StrictModel):
 class ProblemSpec(StrictModel):
     """The whole problem: data, target, features, slices, split and seed."""
 
+    name: str = Field(default="problem", pattern=r"^[A-Za-z0-9_-]+$", description="Recorded in every bundle's manifest.")
     seed: int
     raw: RawSource
     target: Target

@@ -9,7 +9,6 @@ these tests may promote, roll back, retrain and log requests without touching th
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -28,6 +27,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from ml_lifecycle.cli import cli
+from ml_lifecycle.registry import ModelRegistry, RegistrySnapshot
 from ml_lifecycle.spec import ProblemSpec, snake_case
 from tests.conftest import REPO_ROOT, inside_project, run_kedro
 
@@ -141,6 +141,11 @@ def logged(project: Path, sql: str, params: tuple = ()) -> list[tuple]:
         return connection.execute(sql, params).fetchall()
 
 
-def registry_record(project: Path) -> dict[str, Any]:
-    """Return the project's registry record."""
-    return json.loads((project / "data/06_models/registry/registry.json").read_text())
+def project_registry(project: Path) -> ModelRegistry:
+    """Return the project's model registry."""
+    return ModelRegistry(project / "data/06_models/model_registry")
+
+
+def registry_record(project: Path) -> RegistrySnapshot:
+    """Return the project's registry as it is now: versions, champion, history."""
+    return project_registry(project).snapshot()

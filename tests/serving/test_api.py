@@ -18,7 +18,7 @@ def test_one_row_gets_probability_decision_label_and_the_champion_version(servic
     response = service.post("/predict", json=as_records(new_rows.iloc[:1], spec)[0])
     assert response.status_code == 200
     answer = response.json()
-    assert answer["model_version"] == registry_record(deployed_project)["champion"]
+    assert answer["model_version"] == registry_record(deployed_project).champion
     assert answer["role"] == "champion"
     (prediction,) = answer["predictions"]
     assert 0.0 <= prediction["probability"] <= 1.0
@@ -40,11 +40,11 @@ def test_model_info_names_version_threshold_metrics_and_the_feature_schema(servi
                                                                           spec: ProblemSpec):
     info = service.get("/model").json()
     record = registry_record(deployed_project)
-    champion = record["versions"][record["champion"]]
-    assert info["version"] == record["champion"]
-    assert info["threshold"] == champion["threshold"]
-    assert info["metrics"]
-    assert info["champion_since"]["version"] == record["champion"]
+    champion = record.versions[record.champion]
+    assert info["version"] == record.champion
+    assert info["threshold"] == champion.threshold and info["sha256"] == champion.sha256
+    assert info["metrics"] == champion.metrics and info["abstain_band"] == list(champion.abstain_band)
+    assert info["champion_since"]["version"] == record.champion
     schema = info["request_row_schema"]
     assert set(schema["properties"]) == set(spec.features)
     assert set(schema["required"]) == set(spec.features)

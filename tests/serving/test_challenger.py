@@ -9,8 +9,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from ml_lifecycle.bundle import ModelBundle
 from ml_lifecycle.estimators import ScoringModel
-from ml_lifecycle.registry import ModelRegistry
+from ml_lifecycle.registry import ReleaseCandidate, ReleaseInfo
 from ml_lifecycle.spec import ProblemSpec
 
 from .conftest import (
@@ -18,6 +19,7 @@ from .conftest import (
     champion_command,
     kedro_command,
     logged,
+    project_registry,
     registry_record,
     set_challenger,
 )
@@ -26,11 +28,12 @@ from .conftest import (
 @pytest.fixture(scope="module")
 def challenger_version(deployed_project: Path) -> str:
     """A second registry version (not promoted): the champion's model at threshold 0, so it says positive to every row."""
-    registry = ModelRegistry(deployed_project / "data/06_models/registry")
-    _, model, metadata = registry.load()
-    challenger = ScoringModel(model.model, threshold=0.0, description="test challenger: champion at threshold 0")
-    return registry.register(challenger, metadata | {"stage": "test challenger", "threshold": 0.0}, promote=False,
-                             reason="test: a challenger to shadow")
+    registry = project_registry(deployed_project)
+    champion = registry.load()
+    model = ScoringModel(champion.bundle.model.model, threshold=0.0, description="test challenger: champion at threshold 0")
+    info = champion.manifest.model_dump(include=set(ReleaseInfo.model_fields)) | {"description": model.description}
+    return registry.register(ReleaseCandidate(bundle=ModelBundle(recipe=champion.bundle.recipe, model=model),
+                                              info=ReleaseInfo.model_validate(info))).version
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ def challenger(service: httpx.Client, deployed_project: Path, challenger_version
 @pytest.mark.parametrize("challenger", [{"mode": "shadow"}], indirect=True)
 def test_a_shadow_challenger_scores_every_request_beside_the_champion_and_never_answers(
         service: httpx.Client, deployed_project: Path, challenger: str, new_rows: pd.DataFrame, spec: ProblemSpec):
-    champion = registry_record(deployed_project)["champion"]
+    champion = registry_record(deployed_project).champion
     answers = [service.post("/predict", json=as_records(new_rows.iloc[i : i + 3], spec)).json() for i in range(0, 30, 3)]
     assert {(a["model_version"], a["role"]) for a in answers} == {(champion, "champion")}
     service.post("/admin/drain")
@@ -72,7 +75,7 @@ def test_a_shadow_challenger_scores_every_request_beside_the_champion_and_never_
 @pytest.mark.parametrize("challenger", [{"mode": "canary", "canary_share": 0.5}], indirect=True)
 def test_a_canary_answers_its_share_and_every_response_is_logged_with_the_model_that_gave_it(
         service: httpx.Client, deployed_project: Path, challenger: str, new_rows: pd.DataFrame, spec: ProblemSpec):
-    champion = registry_record(deployed_project)["champion"]
+    champion = registry_record(deployed_project).champion
     answers = [service.post("/predict", json=record).json() for record in as_records(new_rows.iloc[:40], spec)]
     roles = {a["request_id"]: (a["role"], a["model_version"]) for a in answers}
     assert set(roles.values()) == {("champion", champion), ("challenger", challenger)}
@@ -102,10 +105,13 @@ def test_the_comparison_reports_both_models_metrics_on_rows_with_feedback(
 
 def test_promotion_and_rollback_swap_the_served_version_and_leave_an_audit_trail(
         service: httpx.Client, deployed_project: Path, challenger_version: str, new_rows: pd.DataFrame, spec: ProblemSpec):
-    blue = registry_record(deployed_project)["champion"]
+    blue = registry_record(deployed_project).champion
     record = as_records(new_rows.iloc[:1], spec)[0]
 
-    promoted = champion_command(deployed_project, "promote", challenger_version, "--reason", "test: green goes live")
+    refused = champion_command(deployed_project, "promote", challenger_version, "--reason", "test: green goes live")
+    assert refused.exit_code != 0 and f"{challenger_version} was never judged by the release gate" in refused.output
+    assert registry_record(deployed_project).champion == blue
+    promoted = champion_command(deployed_project, "promote", challenger_version, "--force", "--reason", "test: green goes live")
     assert promoted.exit_code == 0, promoted.output
     assert service.get("/health").json()["champion"] == blue  # the running service keeps blue until told
     assert service.post("/admin/reload").json()["champion"] == challenger_version
@@ -116,20 +122,23 @@ def test_promotion_and_rollback_swap_the_served_version_and_leave_an_audit_trail
     assert service.post("/admin/reload").json()["champion"] == blue
     assert service.post("/predict", json=record).json()["model_version"] == blue
 
-    history = registry_record(deployed_project)["history"][-2:]
-    assert [(e["event"], e["version"], e["previous_champion"], e["reason"]) for e in history] == [
-        ("promoted", challenger_version, blue, "test: green goes live"),
-        ("rolled back", blue, challenger_version, "test: back to blue"),
+    history = registry_record(deployed_project).history[-2:]
+    assert [(e.event, e.version, e.previous_champion, e.reason, e.forced) for e in history] == [
+        ("promoted", challenger_version, blue, "manual: test: green goes live", True),
+        ("rolled back", blue, challenger_version, "test: back to blue", False),
     ]
 
 
 def test_kedro_lists_the_registry_with_its_champion_and_history(deployed_project: Path):
     status = kedro_command(deployed_project, "champion", "status")
     assert status.returncode == 0, status.stderr
-    champion = registry_record(deployed_project)["champion"]
+    champion = registry_record(deployed_project).champion
     assert f"champion: {champion}" in status.stdout
     assert f" * {champion} " in status.stdout
+    assert "gate verdict at its release: passed" in status.stdout and "calibration error (block)" in status.stdout
     assert "history (latest last):" in status.stdout
+    history = kedro_command(deployed_project, "champion", "history")
+    assert history.returncode == 0 and f"promoted    {champion}" in history.stdout, history.stderr
 
 
 def test_promoting_an_unknown_version_fails_naming_the_known_ones(deployed_project: Path):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from ml_lifecycle import rows
+from ml_lifecycle.bundle import InputLimits, InputSchema, ModelBundle, Recipe
 from ml_lifecycle.deployment import DeployedModel
 from ml_lifecycle.registry import ModelRegistry
 from ml_lifecycle.spec import ProblemSpec
@@ -29,7 +30,8 @@ def preparer(spec: ProblemSpec) -> DeployedModel:
     """A deployed model with hand-set fills and known categories (preparation needs no fitted model)."""
     fills = {c: 40.0 + i for i, c in enumerate(spec.numeric_features)} | {c: spec.missing_category for c in spec.categorical_features}
     categories = {c: frozenset({"Private", "Male", "White", "United-States", spec.missing_category}) for c in spec.categorical_features}
-    return DeployedModel(version="t", model=None, metadata={}, fills=fills, categories=categories, promotion=None)
+    recipe = Recipe(schema=InputSchema.of(spec, InputLimits()), fills=fills, categories=categories, sample_rows=pd.DataFrame())
+    return DeployedModel(version="t", bundle=ModelBundle(recipe=recipe, model=None), manifest=None, promotion=None)
 
 
 CORPUS: list[dict[str, Any]] = [
@@ -68,12 +70,13 @@ def test_batch_pipeline_service_and_in_memory_model_give_identical_probabilities
 
     served = service.post("/predict", json=as_records(raw, spec)).json()
 
-    version, model, _ = ModelRegistry(deployed_project / "data/06_models/registry").load()
+    champion = ModelRegistry(deployed_project / "data/06_models/model_registry").load()
     fills = project_catalog(deployed_project).load("missing_value_fills")
+    assert champion.bundle.recipe.fills == fills  # released on the current splits: the bundle carries their fills
     typed = rows.cast_features(rows.standardise(raw, spec, "test rows", label_optional=True), spec)
-    in_memory = model.predict_proba(rows.apply_missing_value_fills(typed, fills, spec))[:, 1]
+    in_memory = champion.bundle.model.predict_proba(rows.apply_missing_value_fills(typed, fills, spec))[:, 1]
 
-    assert served["model_version"] == version == batch["model_version"].iloc[0]
+    assert served["model_version"] == champion.version == batch["model_version"].iloc[0]
     np.testing.assert_array_equal(batch["probability"].to_numpy(), in_memory)
     np.testing.assert_array_equal(np.array([p["probability"] for p in served["predictions"]]), in_memory)
     assert batch["decision"].tolist() == [p["decision"] for p in served["predictions"]]

@@ -1,4 +1,4 @@
-"""Champion-challenger retraining on the service's labelled traffic: one command, a decision by margin, an audit trail."""
+"""Champion-challenger retraining on the service's labelled traffic: one command, the release gate decides, an audit trail."""
 
 from __future__ import annotations
 
@@ -7,44 +7,66 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from ml_lifecycle.registry import ModelRegistry
+from ml_lifecycle.registry import RegistrySnapshot
 from ml_lifecycle.spec import ProblemSpec
 from tests.conftest import project_catalog, run_kedro
 
-from .conftest import as_records, registry_record
+from .conftest import as_records, project_registry, registry_record
 
 
-def test_retraining_trains_a_challenger_on_labelled_requests_and_promotes_only_a_winner(
-        service: httpx.Client, deployed_project: Path, new_rows: pd.DataFrame, spec: ProblemSpec):
-    for start in range(0, 240, 40):
-        batch = new_rows.iloc[start : start + 40]
-        answer = service.post("/predict", json=as_records(batch, spec)).json()
-        feedback = service.post("/feedback", json={"request_id": answer["request_id"], "labels": batch["income"].tolist()})
+def send_labelled_requests(service: httpx.Client, batch: pd.DataFrame, labels: list[str], spec: ProblemSpec) -> None:
+    """Score `batch` through the service in requests of 40 rows and send `labels` back as their feedback."""
+    for start in range(0, len(batch), 40):
+        answer = service.post("/predict", json=as_records(batch.iloc[start : start + 40], spec)).json()
+        feedback = service.post("/feedback", json={"request_id": answer["request_id"], "labels": labels[start : start + 40]})
         assert feedback.status_code == 200
-    before = registry_record(deployed_project)
 
-    run_kedro(deployed_project, ["retraining"], runtime_params={"retraining": {"min_improvement": 0.0}})
 
-    after = registry_record(deployed_project)
-    (new_version,) = set(after["versions"]) - set(before["versions"])
-    decision = project_catalog(deployed_project).load("retraining_decision")
+def retrain(project: Path) -> tuple[str, RegistrySnapshot, RegistrySnapshot, dict]:
+    """Run the retraining pipeline; return the new version, the registry before and after, and the decision."""
+    before = registry_record(project)
+    run_kedro(project, ["retraining"], runtime_params={"retraining": {"min_improvement": 0.0}})
+    after = registry_record(project)
+    (new_version,) = set(after.versions) - set(before.versions)
+    return new_version, before, after, project_catalog(project).load("retraining_decision")
+
+
+def restore(project: Path, before: RegistrySnapshot, after: RegistrySnapshot) -> None:
+    """Leave the champion the other tests expect."""
+    if after.champion != before.champion:
+        project_registry(project).rollback(before.champion, "test: restore the champion")
+
+
+def test_retraining_releases_a_challenger_through_the_gate_with_its_comparison_on_recent_rows(
+        service: httpx.Client, deployed_project: Path, new_rows: pd.DataFrame, spec: ProblemSpec):
+    batch = new_rows.iloc[:240]
+    send_labelled_requests(service, batch, batch["income"].tolist(), spec)
+    new_version, before, after, decision = retrain(deployed_project)
     labelled = decision["holdout_rows"] + decision["recent_training_rows"]
     assert labelled >= 240  # every labelled request in the log, earlier tests' included
     assert decision["holdout_rows"] == -(-labelled // 2)  # the latest half is held out
-    assert decision["champion_version"] == before["champion"]
+    assert decision["champion_version"] == before.champion
     metric = decision["primary_metric"]
     gain = decision["champion_metrics"][metric] - decision["challenger_metrics"][metric]
-    assert decision["gain"] == round(gain, 6)
-    assert decision["promote"] == (gain > 0)  # margin 0: any improvement wins
+    assert decision["gain"] == round(gain, 6) and decision["wins_on_recent_rows"] == (gain > 0)
 
-    entry = after["versions"][new_version]
-    assert entry["stage"] == "retrained"
-    assert entry["retraining"] == decision  # the audit trail: when, why, both models' metrics
-    events = [e for e in after["history"] if e["version"] == new_version]
-    assert events[0]["event"] == "registered" and events[0]["reason"].startswith("retraining: ")
-    if decision["promote"]:
-        assert after["champion"] == new_version and events[-1]["event"] == "promoted"
-        # Leave the champion the other tests expect.
-        ModelRegistry(deployed_project / "data/06_models/registry").rollback(before["champion"], "test: restore the champion")
-    else:
-        assert after["champion"] == before["champion"] and len(events) == 1
+    manifest = after.versions[new_version]
+    assert manifest.stage == "retrained" and manifest.details["incumbent"] == before.champion
+    events = [e for e in after.history if e.version == new_version]
+    assert [e.event for e in events][0] == "registered" and events[-1].event in ("promoted", "blocked")
+    verdict = project_catalog(deployed_project).load("challenger_gate_verdict")
+    assert events[-1].verdict == verdict and verdict.incumbent == before.champion
+    assert (after.champion == new_version) == verdict.passed
+    restore(deployed_project, before, after)
+
+
+def test_poisoned_feedback_cannot_get_a_retrained_model_promoted(
+        service: httpx.Client, deployed_project: Path, new_rows: pd.DataFrame, spec: ProblemSpec):
+    batch = new_rows.iloc[:400]
+    send_labelled_requests(service, batch, [spec.target.negative_label] * len(batch), spec)  # every row labelled negative
+    new_version, before, after, decision = retrain(deployed_project)
+    verdict = project_catalog(deployed_project).load("challenger_gate_verdict")
+    beats = next(r for r in verdict.rules if r.rule == "beats the incumbent")
+    assert not beats.passed and "frozen holdout" in beats.detail
+    assert after.champion == before.champion and after.history[-1].event == "blocked"
+    restore(deployed_project, before, after)

@@ -1,9 +1,10 @@
 """The prediction service: FastAPI serving the registry's champion (docs/serving.md).
 
 `make serve` runs `uvicorn ml_lifecycle.serving.app:create_app --factory` from the project
-folder; `KEDRO_ENV` picks the configuration environment. Configuration, registry, splits and
-request log all come through the project's Kedro catalog and parameters, so the service
-scores with exactly what the pipelines produced.
+folder; `KEDRO_ENV` picks the configuration environment. Configuration, registry and request
+log come through the project's Kedro catalog and parameters. The service reads the registry's
+bundles and nothing else of the pipelines' outputs: each version carries its own row
+preparation and input limits, so it starts with `data/` holding only the registry.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations, which name
@@ -26,12 +27,8 @@ from kedro.framework.context import KedroContext
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ml_lifecycle.deployment import (
-    DeployedModel,
-    DeploymentConfig,
-    DeploymentError,
-    deploy,
-)
+from ml_lifecycle.bundle import BundleError
+from ml_lifecycle.deployment import DeployedModel, deploy
 from ml_lifecycle.project import project_context
 from ml_lifecycle.registry import ModelRegistry
 from ml_lifecycle.serving.challenger import BackgroundScorer, answered_by_canary
@@ -65,25 +62,17 @@ class Live:
 
 
 def load_live(context: KedroContext, spec: ProblemSpec) -> Live:
-    """Return the registry's champion and the configured challenger, deployed with their training profile."""
+    """Return the registry's champion and the configured challenger, each deployed from its verified bundle."""
     config = ServingConfig.model_validate(context.params["serving"])
-    catalog = context.catalog
-    registry: ModelRegistry = catalog["champion"].registry
-    record = registry.record()
-    if record["champion"] is None:
-        raise DeploymentError(f"{registry.record_path}: no champion registered yet; run `kedro run` first")
-    train, validation = catalog.load("train_split"), catalog.load("validation_split")
-    fills = catalog.load("missing_value_fills")
-
-    def deployed(version: str) -> DeployedModel:
-        version, model, metadata = registry.load(version)
-        return deploy({"version": version, "model": model, "metadata": metadata}, record, train, validation, fills, spec)
-
+    registry: ModelRegistry = context.catalog["model_registry"].registry
+    snapshot = registry.snapshot()
+    if snapshot.champion is None:
+        raise BundleError(f"{registry.history_path}: no champion yet; run `kedro run` (a release the gate passes is promoted)")
     wanted = config.challenger.version
-    if wanted is not None and wanted not in record["versions"]:
-        raise DeploymentError(f"serving.challenger.version {wanted!r} is not a registry version; known: {sorted(record['versions'])}")
-    champion = deployed(record["champion"])
-    challenger = deployed(wanted) if wanted is not None and wanted != champion.version else None
+    if wanted is not None and wanted not in snapshot.versions:
+        raise BundleError(f"serving.challenger.version {wanted!r} is not a registry version; known: {sorted(snapshot.versions)}")
+    champion = deploy(registry.load(snapshot.champion), spec)
+    challenger = deploy(registry.load(wanted), spec) if wanted is not None and wanted != champion.version else None
     return Live(champion=champion, challenger=challenger, config=config)
 
 
@@ -142,27 +131,28 @@ class Service:
         self.project_path, self.env = project_path, env
         context = project_context(project_path, env)
         self.spec = ProblemSpec.model_validate(context.params["problem"])
-        self.deployment = DeploymentConfig.model_validate(context.params["deployment"])
-        self.deployment.check_against(self.spec)
         self.live = load_live(context, self.spec)
         self.log = RequestLog(context.catalog["request_log"].filepath)
         config = self.live.config  # the background scorer's settings take effect at start
         self.background = BackgroundScorer(self.log, self.spec, config.shadow_queue_size, config.shadow_batch_seconds,
                                            config.shadow_batch_rows)
         self.started = datetime.now(UTC)
-        self.example = self._example_row(context)
+        self.example = self._example_row()
 
-    def _example_row(self, context: KedroContext) -> dict[str, Any]:
-        """Return a realistic request row for the API docs: the first validation row."""
-        row = context.catalog.load("validation_split").iloc[0]
+    def _example_row(self) -> dict[str, Any]:
+        """Return a realistic request row for the API docs: the champion bundle's first training row."""
+        row = self.live.champion.bundle.recipe.sample_rows.iloc[0]
         return {c: (float(row[c]) if c in self.spec.numeric_features else str(row[c])) for c in self.spec.features}
 
     def reload(self) -> Live:
         """Re-read configuration and registry; swap to the new champion and challenger, or keep the old ones on error."""
         context = project_context(self.project_path, self.env)
         if ProblemSpec.model_validate(context.params["problem"]) != self.spec:
-            raise DeploymentError("the problem spec changed: the request schema depends on it, so restart the service")
+            raise BundleError("the problem spec changed: the request schema depends on it, so restart the service")
         live = load_live(context, self.spec)
+        if live.champion.limits != self.live.champion.limits:
+            raise BundleError(f"{live.champion.version} was released with other input limits than {self.live.champion.version}: "
+                              "the request schema depends on them, so restart the service")
         self.live = live
         logger.info("Reloaded: champion %s, challenger %s (%s)", live.champion.version,
                     live.challenger.version if live.challenger else None, live.config.challenger.mode)
@@ -174,16 +164,20 @@ class Service:
 
 
 def _model_info(model: DeployedModel) -> dict[str, Any]:
-    meta = model.metadata
+    manifest = model.manifest
     return {
         "version": model.version,
         "threshold": model.threshold,
-        "model": meta.get("model"),
-        "description": meta.get("description"),
-        "stage": meta.get("stage"),
-        "registered_at": meta.get("registered_at"),
-        "metrics": {k: meta[k] for k in ("cv_metrics", "test_metrics", "retraining") if k in meta},
-        "champion_since": model.promotion,
+        "abstain_band": manifest.abstain_band,
+        "model": manifest.model,
+        "description": manifest.description,
+        "stage": manifest.stage,
+        "registered_at": manifest.registered_at,
+        "metrics": manifest.metrics,
+        "metrics_source": manifest.metrics_source,
+        "sha256": manifest.sha256,
+        "code_commit": manifest.code_commit,
+        "champion_since": None if model.promotion is None else model.promotion.model_dump(exclude={"verdict"}),
     }
 
 
@@ -335,7 +329,7 @@ def create_app(project_path: str | Path | None = None, env: str | None = None) -
     os.chdir(project)  # the catalog's relative paths (registry, splits, request log) resolve against the working folder
     service = Service(project, env or os.environ.get("KEDRO_ENV"))
     spec = service.spec
-    Row = row_model(spec, service.deployment, service.example)
+    Row = row_model(spec, service.live.champion.limits, service.example)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

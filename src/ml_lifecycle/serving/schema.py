@@ -19,24 +19,24 @@ from pydantic import (
     create_model,
 )
 
-from ml_lifecycle.deployment import DeploymentConfig
+from ml_lifecycle.bundle import InputLimits
 from ml_lifecycle.spec import ProblemSpec
 
 ONE_ROW, MANY_ROWS = "row", "rows"
 
 
-def row_model(spec: ProblemSpec, deployment: DeploymentConfig, example: dict[str, Any]) -> type[BaseModel]:
+def row_model(spec: ProblemSpec, limits: InputLimits, example: dict[str, Any]) -> type[BaseModel]:
     """Return the pydantic model of one input row: numbers finite and within declared bounds, text bounded in length."""
     fields: dict[str, Any] = {}
     for column in spec.numeric_features:
-        bounds = deployment.feature_bounds.get(column)
+        bounds = limits.feature_bounds.get(column)
         number = Annotated[
             float,
             Field(strict=True, allow_inf_nan=False, ge=bounds.min if bounds else None, le=bounds.max if bounds else None),
         ]
         fields[column] = (number | None, Field(description=f"numeric feature {column!r}; null if missing"))
     for column in spec.categorical_features:
-        text = Annotated[str, Field(max_length=deployment.max_text_length)]
+        text = Annotated[str, Field(max_length=limits.max_text_length)]
         fields[column] = (
             text | None,
             Field(description=f"categorical feature {column!r}; null if missing; a value never seen in training is scored and flagged"),

@@ -237,9 +237,10 @@ def test_prepare_model_rows_fills_with_train_values_and_flags_declared_columns()
     assert validation["age"].isna().tolist() == [True, False]
 
 
-def test_monitoring_reference_is_the_validation_split_before_filling():
+def test_unfilled_rows_keep_features_before_filling_with_the_target_and_slices():
+    # monitoring_reference (validation rows) and frozen_holdout (test rows) are both made this way
     validation = typed_rows([np.nan, 25], [40, np.nan], [None, "C"], [1, 0])
-    reference = nodes.select_monitoring_reference(validation, tiny_spec())
+    reference = nodes.keep_unfilled_rows(validation, tiny_spec())
     assert list(reference.columns) == ["age", "hours_per_week", "work_class", "income", "age_band"]
     assert reference["age"].isna().tolist() == [True, False]
     assert values(reference["work_class"]) == [None, "C"]

@@ -16,7 +16,7 @@ from tests.conftest import project_catalog, run_kedro
 from .tiny_problem import as_partitions, labelled_records, raw_frame, tiny_spec
 
 SPLITS = ["train_split", "validation_split", "test_split"]
-VERSIONED_OUTPUTS = [*SPLITS, "monitoring_reference"]
+VERSIONED_OUTPUTS = [*SPLITS, "monitoring_reference", "frozen_holdout"]
 
 
 def run_in_memory(spec: ProblemSpec, frames: dict[str, pd.DataFrame]) -> dict[str, object]:
@@ -53,10 +53,12 @@ def test_pipeline_fills_every_split_with_the_train_median(tiny_outputs):
     assert set(filled["hours_per_week"]) == {observed.median()}
 
 
-def test_pipeline_keeps_the_monitoring_reference_unfilled(tiny_outputs):
-    reference = tiny_outputs["monitoring_reference"]
-    assert len(reference) == len(tiny_outputs["validation_split"])
-    assert reference["hours_per_week"].isna().sum() == tiny_outputs["validation_split"]["hours_per_week_missing"].sum()
+def test_pipeline_keeps_the_monitoring_reference_and_the_frozen_holdout_unfilled(tiny_outputs):
+    for unfilled, split in (("monitoring_reference", "validation_split"), ("frozen_holdout", "test_split")):
+        rows = tiny_outputs[unfilled]
+        assert len(rows) == len(tiny_outputs[split])
+        assert rows["hours_per_week"].isna().sum() == tiny_outputs[split]["hours_per_week_missing"].sum()
+        assert rows["income"].tolist() == tiny_outputs[split]["income"].tolist()
 
 
 def test_pipeline_report_accounts_for_every_raw_row(tiny_outputs):
@@ -107,3 +109,4 @@ def test_end_to_end_run_accounts_for_every_raw_row(processed_project):
     assert accounting["split_rows"] == saved
     assert sum(saved.values()) + sum(accounting["removed"].values()) == raw_rows
     assert len(catalog.load("monitoring_reference")) == saved["validation"]
+    assert len(catalog.load("frozen_holdout")) == saved["test"]

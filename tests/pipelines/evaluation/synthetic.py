@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_lifecycle.pipelines.evaluation.config import EvaluationConfig
+from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.spec import ProblemSpec
 
 PROBLEM: dict[str, Any] = {

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from ml_lifecycle.pipelines.evaluation.config import EvaluationConfig
+from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.spec import ProblemSpec
 from tests.conftest import REPO_ROOT
 

@@ -10,9 +10,11 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
+from ml_lifecycle import model_checks as checks
 from ml_lifecycle.estimators import CalibratedModel, SoftVotingEnsemble, build_model
+from ml_lifecycle.evaluation_config import ThresholdConfig
 from ml_lifecycle.pipelines.evaluation import nodes
-from ml_lifecycle.pipelines.evaluation.config import ThresholdConfig
+from ml_lifecycle.pipelines.release import nodes as release
 from ml_lifecycle.spec import ProblemSpec
 
 from . import synthetic
@@ -36,7 +38,7 @@ def test_threshold_curve_gives_precision_recall_fbeta_and_cost_at_each_candidate
     # candidates 0.25, 0.5, 0.75. At 0.25 decisions [0, 1, 1, 1]: tp 2, fp 1 -> precision 2/3, recall 1, F1 0.8.
     # At 0.5 and 0.75 decisions [0, 0, 0, 1]: tp 1, fn 1 -> precision 1, recall 1/2, F1 2/3.
     settings = ThresholdConfig(candidates=3, costs={"false_positive": 5, "false_negative": 1})
-    curve = nodes.threshold_curve(Y, P, settings)
+    curve = checks.threshold_curve(Y, P, settings)
     assert curve["threshold"].tolist() == [0.25, 0.5, 0.75]
     np.testing.assert_allclose(curve["precision"], [2 / 3, 1, 1])
     np.testing.assert_allclose(curve["recall"], [1, 0.5, 0.5])
@@ -47,9 +49,9 @@ def test_threshold_curve_gives_precision_recall_fbeta_and_cost_at_each_candidate
 
 def test_max_fbeta_picks_the_best_f_score_and_min_expected_cost_the_cheapest_lowest_threshold():
     fbeta = ThresholdConfig(candidates=3)
-    assert nodes.best_threshold(nodes.threshold_curve(Y, P, fbeta), fbeta) == 0.25
+    assert checks.best_threshold(checks.threshold_curve(Y, P, fbeta), fbeta) == 0.25
     cost = ThresholdConfig(candidates=3, objective="min_expected_cost", costs={"false_positive": 5, "false_negative": 1})
-    assert nodes.best_threshold(nodes.threshold_curve(Y, P, cost), cost) == 0.5  # tie with 0.75: the lower one
+    assert checks.best_threshold(checks.threshold_curve(Y, P, cost), cost) == 0.5  # tie with 0.75: the lower one
 
 
 def test_a_large_beta_favours_recall_and_lowers_the_threshold():
@@ -57,8 +59,8 @@ def test_a_large_beta_favours_recall_and_lowers_the_threshold():
     y = rng.integers(0, 2, 2000)
     proba = np.clip(0.3 * y + 0.7 * rng.random(2000), 0, 1)
     low, high = ThresholdConfig(beta=0.5), ThresholdConfig(beta=4)
-    assert nodes.best_threshold(nodes.threshold_curve(y, proba, high), high) < nodes.best_threshold(
-        nodes.threshold_curve(y, proba, low), low)
+    assert checks.best_threshold(checks.threshold_curve(y, proba, high), high) < checks.best_threshold(
+        checks.threshold_curve(y, proba, low), low)
 
 
 # ---------- calibration ----------
@@ -79,13 +81,13 @@ COPIES_SPEC = ProblemSpec.model_validate(synthetic.PROBLEM | {"numeric_features"
 def test_cross_fitted_calibration_fixes_an_overconfident_model_and_reports_the_raw_scores_exactly():
     train, validation, test = (overconfident_rows(seed) for seed in (1, 2, 3))
     model = fitted(COPIES_SPEC, train, "sklearn.naive_bayes.GaussianNB")
-    table = nodes.compare_calibrations(model, validation, synthetic.evaluation_config(), COPIES_SPEC).set_index("method")
+    table = release.compare_calibrations(model, validation, synthetic.evaluation_config(), COPIES_SPEC).set_index("method")
     raw = model.predict_proba(validation)[:, 1]
     assert table.loc["none", "log_loss"] == pytest.approx(log_loss(validation["label"], np.clip(raw, 1e-15, 1 - 1e-15)))
-    chosen = nodes.chosen_calibration(table.reset_index())
+    chosen = checks.chosen_calibration(table.reset_index())
     assert chosen in ("isotonic", "sigmoid")
     assert table.loc[chosen, "log_loss"] < table.loc["none", "log_loss"]
-    calibrated, calibrated_twin = nodes.calibrate_champion(model, model, validation, table.reset_index(), COPIES_SPEC)
+    calibrated, calibrated_twin = release.calibrate_model(model, model, validation, table.reset_index(), COPIES_SPEC)
     assert isinstance(calibrated, CalibratedModel) and calibrated.method == chosen
     assert log_loss(test["label"], calibrated.predict_proba(test)[:, 1]) < log_loss(test["label"], model.predict_proba(test)[:, 1])
     assert np.array_equal(calibrated_twin.predict_proba(test), calibrated.predict_proba(test))
@@ -96,9 +98,9 @@ def test_a_champion_refitted_on_validation_is_calibrated_by_what_its_train_only_
     twin = fitted(COPIES_SPEC, train, "sklearn.naive_bayes.GaussianNB")
     both = pd.concat([train, validation])
     champion = fitted(COPIES_SPEC, both, "sklearn.naive_bayes.GaussianNB")
-    table = nodes.compare_calibrations(twin, validation, synthetic.evaluation_config(), COPIES_SPEC)
-    method = nodes.chosen_calibration(table)
-    calibrated, calibrated_twin = nodes.calibrate_champion(champion, twin, validation, table, COPIES_SPEC)
+    table = release.compare_calibrations(twin, validation, synthetic.evaluation_config(), COPIES_SPEC)
+    method = checks.chosen_calibration(table)
+    calibrated, calibrated_twin = release.calibrate_model(champion, twin, validation, table, COPIES_SPEC)
     # the calibrator is the one scikit-learn fits on the twin's validation scores, applied to the champion's scores
     reference = CalibratedClassifierCV(FrozenEstimator(twin), method=method).fit(validation, validation["label"])
     assert np.allclose(calibrated_twin.predict_proba(test), reference.predict_proba(test))
@@ -112,7 +114,7 @@ def test_cross_fitted_scores_are_those_of_the_calibrator_the_released_model_uses
     model = fitted(spec, synthetic.rows(600, 1))  # a logistic regression: calibrated on its decision function
     validation = synthetic.rows(600, 2)
     config = synthetic.evaluation_config(calibration={"methods": ["sigmoid"], "folds": 3})
-    table = nodes.compare_calibrations(model, validation, config, spec).set_index("method")
+    table = release.compare_calibrations(model, validation, config, spec).set_index("method")
     held_out = np.empty(len(validation))
     folds = StratifiedKFold(3, shuffle=True, random_state=spec.seed)
     for fit_rows, held_rows in folds.split(validation, validation["label"]):
@@ -126,9 +128,9 @@ def test_calibration_is_kept_only_when_it_beats_none_by_the_declared_margin():
     train, validation = overconfident_rows(1), overconfident_rows(2)
     model = fitted(COPIES_SPEC, train, "sklearn.naive_bayes.GaussianNB")
     config = synthetic.evaluation_config(calibration={"min_improvement": 10.0})
-    table = nodes.compare_calibrations(model, validation, config, COPIES_SPEC)
-    assert nodes.chosen_calibration(table) == "none"
-    assert nodes.calibrate_champion(model, model, validation, table, COPIES_SPEC) == (model, model)
+    table = release.compare_calibrations(model, validation, config, COPIES_SPEC)
+    assert checks.chosen_calibration(table) == "none"
+    assert release.calibrate_model(model, model, validation, table, COPIES_SPEC) == (model, model)
 
 
 # ---------- confidence and reliability ----------
@@ -136,7 +138,7 @@ def test_calibration_is_kept_only_when_it_beats_none_by_the_declared_margin():
 
 def predictions(y: list[int], proba: list[float], threshold: float) -> pd.DataFrame:
     p = np.array(proba)
-    return pd.DataFrame({"label": y, nodes.probability_column(nodes.RELEASED): p, nodes.DECISION: (p >= threshold).astype(int)})
+    return pd.DataFrame({"label": y, checks.probability_column(nodes.RELEASED): p, nodes.DECISION: (p >= threshold).astype(int)})
 
 
 def test_confidence_reports_the_share_and_error_rate_inside_the_abstain_band():
@@ -168,7 +170,7 @@ SLICE_PROBA = np.array([0.9, 0.4, 0.6, 0.2, 0.3, 0.7, 0.8, 0.1])
 
 def test_slice_table_gives_the_error_analysis_and_metrics_of_each_slice_ranked_by_priority():
     # errors: a 2 of 4, b 3 of 3, c 1 of 1 -> 6 of 8 overall (0.75)
-    table = nodes.slice_table(SLICE_Y, SLICE_PROBA, SLICE_DECISION, GROUPS, min_size=2).set_index("slice_value")
+    table = checks.slice_table(SLICE_Y, SLICE_PROBA, SLICE_DECISION, GROUPS, min_size=2).set_index("slice_value")
     assert table.index.tolist() == ["b", "a", "c"]  # b has room to improve; a is better than overall; c too small
     assert table["rank"].tolist()[:2] == [1, 2] and pd.isna(table.loc["c", "rank"])
     assert table.loc["c", "too_small"] and not table.loc["a", "too_small"]
@@ -184,8 +186,8 @@ def test_slice_table_gives_the_error_analysis_and_metrics_of_each_slice_ranked_b
 
 
 def test_fairness_gaps_compare_groups_large_enough_to_judge():
-    table = nodes.slice_table(SLICE_Y, SLICE_PROBA, SLICE_DECISION, GROUPS, min_size=2)
-    gaps = nodes.fairness_gaps(table, synthetic.evaluation_config(), synthetic.spec()).iloc[0]
+    table = checks.slice_table(SLICE_Y, SLICE_PROBA, SLICE_DECISION, GROUPS, min_size=2)
+    gaps = release.fairness_gaps(table, synthetic.evaluation_config(), synthetic.spec()).iloc[0]
     # a: selection 1/2, TPR 1/2, FPR 1/2, base rate 1/2; b: selection 2/3, TPR 0, FPR 1, base rate 1/3; c left out
     assert gaps["slice_column"] == "group" and gaps["groups_compared"] == 2 and gaps["groups_too_small"] == 1
     assert gaps["demographic_parity_difference"] == pytest.approx(1 / 6)
@@ -197,7 +199,7 @@ def test_fairness_gaps_compare_groups_large_enough_to_judge():
 
 def test_tags_mark_the_rows_their_query_selects():
     frame = pd.DataFrame({"signal": [0.5, 1.5, 2.0]})
-    assert nodes.tag_columns(frame, synthetic.evaluation_config())["strong_signal"].tolist() == ["no", "yes", "yes"]
+    assert checks.tag_columns(frame, synthetic.evaluation_config())["strong_signal"].tolist() == ["no", "yes", "yes"]
 
 
 def test_slice_values_become_safe_file_names():
@@ -213,7 +215,7 @@ def test_single_feature_auc_scores_categories_by_their_rate_in_the_fitting_rows(
     fit = pd.DataFrame({"signal": 0.0, "noise": 0.0, "group": ["a", "a", "a", "b", "b", "b"], "label": [1, 1, 0, 0, 0, 1]})
     test = pd.DataFrame({"signal": [0.1, 0.9, 0.2, 0.8], "noise": [1, 1, 2, 2], "group": ["a", "b", "b", "c"],
                          "label": [0, 1, 0, 1]})
-    auc = nodes.single_feature_auc(fit, test, spec)
+    auc = checks.single_feature_auc(fit, test, spec)
     # group -> rates a 2/3, b 1/3, c unseen -> 1/2 (the fitting rows' rate): AUC 0.375, reported as 0.625
     assert auc.to_dict() == {"signal": 1.0, "noise": 0.5, "group": pytest.approx(0.625)}
 
@@ -222,8 +224,8 @@ def test_a_planted_copy_of_the_target_is_flagged_as_a_leak():
     spec = synthetic.spec(leak=True)
     train, validation, test = (synthetic.rows(600, seed, leak=True) for seed in (1, 2, 3))
     config = synthetic.evaluation_config()
-    importance = nodes.compute_importance(fitted(spec, train), test, config, spec)
-    leaks = nodes.check_for_leaks(importance, train, validation, test, config, spec).set_index("feature")
+    importance = release.compute_importance(fitted(spec, train), test, config, spec)
+    leaks = release.check_for_leaks(importance, train, validation, test, config, spec).set_index("feature")
     assert leaks["possible_leak"].to_dict() == {"label_copy": True, "signal": False, "noise": False, "group": False}
     assert leaks.loc["label_copy", "single_feature_auc"] == 1.0
     assert "alone reaches ROC AUC 1.000 > 0.9" in leaks.loc["label_copy", "reason"]
@@ -237,13 +239,13 @@ def test_native_importances_come_from_catboost_and_tree_members_of_an_ensemble()
                                                            "random_seed": 0}, "native", spec)
     tree = build_model("sklearn.tree.DecisionTreeClassifier", {"max_depth": 3, "random_state": 0}, "ordinal", spec)
     ensemble = SoftVotingEnsemble([("catboost", catboost), ("tree", tree)]).fit(train, train["label"])
-    native = nodes.native_importances(ensemble)
+    native = checks.native_importances(ensemble)
     assert set(native["member"]) == {"catboost", "tree"}
     for _, member in native.groupby("member"):
         assert sorted(member["feature"]) == sorted(spec.model_columns())
     by_feature = native[native["member"] == "catboost"].set_index("feature")["importance"]
     assert by_feature.sum() == pytest.approx(100) and by_feature.idxmax() == "signal"
-    assert nodes.native_importances(fitted(spec, train)).empty  # a linear model has no importances of its own
+    assert checks.native_importances(fitted(spec, train)).empty  # a linear model has no importances of its own
 
 
 # ---------- behavioural tests ----------
@@ -258,7 +260,7 @@ def test_directional_expectations_pass_when_the_model_follows_them_and_fail_when
     config = synthetic.evaluation_config(behaviour=synthetic.EVALUATION["behaviour"] | {"directional": [
         {"feature": "signal", "change": 1.0, "expect": "not_lower"},
         {"feature": "signal", "change": 1.0, "expect": "not_higher"}]})
-    checks = nodes.run_behavioural_tests(released(spec, train), synthetic.rows(400, 2), config, spec)
+    checks = release.run_behavioural_tests(released(spec, train), synthetic.rows(400, 2), config, spec)
     directional = checks[checks["kind"] == "directional"]
     assert directional["passed"].tolist() == [True, False]
     assert directional["value"].iloc[0] > 0.05  # the mean probability rises
@@ -270,7 +272,7 @@ def test_invariance_fails_when_the_protected_attribute_drives_the_decision():
     biased_train = fair_train.assign(label=(fair_train["group"] == "a").astype("int8"))
     test = synthetic.rows(400, 2)
     config = synthetic.evaluation_config()
-    fair = nodes.run_behavioural_tests(released(spec, fair_train), test, config, spec).set_index("kind")
-    biased = nodes.run_behavioural_tests(released(spec, biased_train), test, config, spec).set_index("kind")
+    fair = release.run_behavioural_tests(released(spec, fair_train), test, config, spec).set_index("kind")
+    biased = release.run_behavioural_tests(released(spec, biased_train), test, config, spec).set_index("kind")
     assert fair.loc["invariance", "passed"] and fair.loc["invariance", "value"] <= 0.05
     assert not biased.loc["invariance", "passed"] and biased.loc["invariance", "value"] > 0.9

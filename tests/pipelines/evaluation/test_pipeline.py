@@ -1,4 +1,4 @@
-"""The evaluation pipeline: on an in-memory catalog with a planted leak, end to end in conf/test, and with bad config."""
+"""The evaluation pipeline (with its release steps): end to end in conf/test, and with bad config."""
 
 from __future__ import annotations
 
@@ -7,74 +7,35 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-from kedro.io import DataCatalog
-from kedro.runner import SequentialRunner
 from kedro.validation.exceptions import ParameterValidationError
-from kedro_datasets.pandas import CSVDataset
 
-from ml_lifecycle.estimators import ScoringModel, build_model
-from ml_lifecycle.pipelines.evaluation import create_pipeline, nodes
-from ml_lifecycle.pipelines.modeling.config import ModelingConfig
-from ml_lifecycle.pipelines.modeling.nodes import fit_holdout_twin
-from ml_lifecycle.registry import ModelRegistry, ModelRegistryDataset
+from ml_lifecycle import model_checks as checks
+from ml_lifecycle.pipeline_registry import compose
+from ml_lifecycle.pipelines.evaluation import create_pipeline
+from ml_lifecycle.pipelines.release import nodes as release
+from ml_lifecycle.registry import ModelRegistry
 from ml_lifecycle.report_index import ReportIndexDataset
 from tests.conftest import project_catalog, run_kedro
 
-from . import synthetic
-
-SECTIONS = ["summary", "metrics", "threshold", "calibration", "confidence", "importance", "slices", "fairness",
+SECTIONS = ["summary", "gate", "metrics", "threshold", "calibration", "confidence", "importance", "slices", "fairness",
             "behaviour", "evidently", "rationale"]
 CARD_HEADINGS = ["## Intended use", "## Data", "## Metrics on the test split", "### Per slice", "### Fairness gaps",
-                 "## Decision threshold", "## Calibration", "## Behavioural tests", "## Known limits",
+                 "## Release gate", "## Decision threshold", "## Calibration", "## Behavioural tests", "## Known limits",
                  "## Computational cost"]
 
 
 def test_calibration_and_threshold_are_chosen_without_reading_the_test_split():
-    pipeline = create_pipeline()
-    assert "test_split" not in pipeline.to_outputs("released_model").all_inputs()
+    pipeline = compose("evaluation", create_pipeline())
+    assert {"test_split", "frozen_holdout"}.isdisjoint(pipeline.to_outputs("released_model").all_inputs())
     assert "test_split" in pipeline.inputs()
 
 
-# ---------- the whole pipeline on an in-memory catalog ----------
-
-
-def test_pipeline_flags_a_planted_leak_and_registers_the_released_model(tmp_path):
-    spec = synthetic.spec(leak=True)
-    train, validation, test = (synthetic.rows(600, seed, leak=True) for seed in (1, 2, 3))
-    labelled = pd.concat([train, validation])  # modeling's default refit; evaluation fits the train-only twin
-    champion = build_model("sklearn.linear_model.LogisticRegression", {}, "onehot_scaled", spec).fit(labelled, labelled["label"])
-    modeling = ModelingConfig(
-        baselines={"prior": {"estimator": "sklearn.dummy.DummyClassifier", "params": {"strategy": "prior"}, "encoding": "none"}},
-        candidates={"logistic": {"estimator": "sklearn.linear_model.LogisticRegression", "encoding": "onehot_scaled"}})
-    catalog = DataCatalog({
-        "release_registration": ModelRegistryDataset(str(tmp_path / "registry")),
-        "evaluation_index_section": ReportIndexDataset(str(tmp_path / "reporting"), "evaluation"),
-        "leak_checks": CSVDataset(filepath=str(tmp_path / "leak_checks.csv")),
-    })
-    inputs = {
-        "champion_model": champion, "train_split": train, "validation_split": validation, "test_split": test,
-        "champion_selection": {"champion": "logistic", "ensemble_members": [], "refit_on": "train_and_validation"},
-        "tuning_results": {}, "champion_rationale": "# Why `logistic`\n",
-        "leaderboard": pd.DataFrame({"model": ["logistic"], "fit_seconds": [0.01]}), "data_fingerprint": "abc",
-        "params:problem": spec, "params:evaluation": synthetic.evaluation_config(), "params:modeling": modeling,
-    }
-    for name, value in inputs.items():
-        catalog[name] = value
-
-    outputs = SequentialRunner().run(create_pipeline(), catalog)
-
-    leaks = catalog.load("leak_checks").set_index("feature")
-    assert leaks.loc["label_copy", "possible_leak"] and not leaks.drop(index="label_copy")["possible_leak"].any()
-    assert "Possible leaks to investigate before use: label_copy." in outputs["model_card"].load()
-    assert "Possible leaks: label_copy." in outputs["evaluation_report"].load()
-    version, model, metadata = ModelRegistry(tmp_path / "registry").load()
-    assert isinstance(model, ScoringModel) and metadata["stage"] == "released"
-    assert metadata["threshold"] == model.threshold and "threshold" in ModelRegistry(tmp_path / "registry").record()["history"][-1]["reason"]
-    section = ReportIndexDataset(str(tmp_path / "reporting"), "evaluation").load()["evaluation"]
-    assert "Possible leaks flagged: label_copy." in section["notes"]
-    assert (tmp_path / "reporting" / "index.html").exists()
+def test_evaluation_releases_the_champion_through_the_release_steps_under_its_namespace():
+    pipeline = compose("evaluation", create_pipeline())
+    released = {n.name for n in pipeline.nodes if n.namespace == "evaluation"}
+    assert {"evaluation.choose_threshold", "evaluation.judge_release", "evaluation.decide_promotion"} <= released
+    assert pipeline.to_outputs("release_promotion").only_nodes_with_namespaces(["evaluation"]).nodes
 
 
 # ---------- end to end in conf/test ----------
@@ -87,29 +48,34 @@ def evaluated_project(test_project: Path) -> Path:
     return test_project
 
 
-def test_the_registry_champion_is_the_released_model_with_its_threshold(evaluated_project):
+def test_the_released_bundle_is_registered_and_promoted_by_the_gate_with_its_threshold(evaluated_project):
     catalog = project_catalog(evaluated_project)
     choice, test = catalog.load("threshold_choice"), catalog.load("test_split")
-    version, model, metadata = ModelRegistry(evaluated_project / "data/06_models/registry").load()
-    assert metadata["stage"] == "released" and metadata["threshold"] == choice["threshold"] == model.threshold
-    assert metadata["calibration"] == choice["calibration"]
-    assert set(metadata["test_metrics"]) >= {"roc_auc", "log_loss", "brier", "ece", "fbeta"}
-    proba = model.predict_proba(test)[:, 1]
-    np.testing.assert_array_equal(model.predict(test), (proba >= choice["threshold"]).astype(int))
-    assert version == ModelRegistry(evaluated_project / "data/06_models/registry").record()["champion"]
+    registry = ModelRegistry(evaluated_project / "data/06_models/model_registry")
+    snapshot = registry.snapshot()
+    promotion = catalog.load("release_promotion")
+    assert promotion.event == "promoted" and promotion.verdict.passed and snapshot.champion == promotion.version
+    loaded = registry.load()
+    manifest = loaded.manifest
+    assert manifest.stage == "released" and manifest.threshold == choice["threshold"] == loaded.bundle.threshold
+    assert manifest.calibration == choice["calibration"] and manifest.problem == "adult"
+    assert set(manifest.metrics) >= {"roc_auc", "log_loss", "brier"} and manifest.metrics_source.startswith("frozen holdout")
+    proba = loaded.bundle.probabilities(test)
+    np.testing.assert_array_equal(proba, catalog.load("released_model").predict_proba(test)[:, 1])
+    assert catalog.load("gate_verdict") == promotion.verdict
 
 
 def test_the_threshold_is_the_best_one_on_validation_predictions_of_the_train_only_twin(evaluated_project):
     catalog = project_catalog(evaluated_project)
     spec, validation, champion = catalog.load("params:problem"), catalog.load("validation_split"), catalog.load("champion_model")
     config = catalog.load("params:evaluation")
-    twin = fit_holdout_twin(champion, catalog.load("train_split"), catalog.load("champion_selection"),
-                            catalog.load("tuning_results"), catalog.load("params:modeling"), spec)
+    twin = release.fit_holdout_twin(champion, catalog.load("train_split"), catalog.load("champion_selection"),
+                                    catalog.load("tuning_results"), catalog.load("params:modeling"), spec)
     assert twin is not champion  # the champion was refitted on train and validation
-    _, calibrated_twin = nodes.calibrate_champion(champion, twin, validation, catalog.load("calibration_comparison"), spec)
-    curve = nodes.threshold_curve(validation["income"].to_numpy(), calibrated_twin.predict_proba(validation)[:, 1],
-                                  config.threshold)
-    assert nodes.best_threshold(curve, config.threshold) == catalog.load("released_model").threshold
+    _, calibrated_twin = release.calibrate_model(champion, twin, validation, catalog.load("calibration_comparison"), spec)
+    curve = checks.threshold_curve(validation["income"].to_numpy(), calibrated_twin.predict_proba(validation)[:, 1],
+                                   config.threshold)
+    assert checks.best_threshold(curve, config.threshold) == catalog.load("released_model").threshold
 
 
 def test_test_metrics_compare_the_released_model_with_every_baseline(evaluated_project):
@@ -151,7 +117,7 @@ def test_the_report_holds_every_section_and_chart_and_works_offline(evaluated_pr
 def test_the_index_links_every_evaluation_page_and_shows_the_headline(evaluated_project):
     reporting = evaluated_project / "data/08_reporting"
     section = ReportIndexDataset(str(reporting), "evaluation").load()["evaluation"]
-    assert set(section["headline"]) >= {"test ROC AUC", "test log loss", "threshold", "calibration", "largest fairness gap"}
+    assert set(section["headline"]) >= {"release", "test ROC AUC", "test log loss", "threshold", "calibration", "largest fairness gap"}
     targets = [link["href"].split("#")[0] for link in section["links"]]
     assert [t for t in targets if not (reporting / t).is_file()] == []
     assert "evaluation" in (reporting / "index.html").read_text()

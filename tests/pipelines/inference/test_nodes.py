@@ -6,22 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_lifecycle.deployment import (
-    DeployedModel,
-    DeploymentConfig,
-    DeploymentError,
-    deploy,
-)
-from ml_lifecycle.estimators import ScoringModel, build_model
+from ml_lifecycle.deployment import DeployedModel
 from ml_lifecycle.pipelines.inference import nodes
-from ml_lifecycle.pipelines.modeling.nodes import fingerprint_data
 from ml_lifecycle.rows import DataValidationError
 from ml_lifecycle.spec import ProblemSpec
 
-from .tiny_deployment import FILLS, RECORD
+from .tiny_deployment import FILLS, LIMITS, tiny_deployed, tiny_model
 
 CONFIG = nodes.InferenceConfig(input_path="in/new.csv", output_path="out/scored.csv", rejects_path="out/scored.csv.rejects.csv")
-BOUNDS = DeploymentConfig(feature_bounds={"age": {"min": 0, "max": 120}}, max_text_length=12)
 
 
 def raw(*records: list[str]) -> pd.DataFrame:
@@ -29,33 +21,18 @@ def raw(*records: list[str]) -> pd.DataFrame:
     return pd.DataFrame([list(r) for r in records], dtype="str")
 
 
-def test_deploying_takes_the_fills_and_categories_of_the_splits_the_model_was_trained_on(deployed: DeployedModel):
-    assert deployed.version == "v7" and deployed.threshold == 0.5
-    assert deployed.fills == FILLS
+def test_deploying_takes_the_fills_categories_and_limits_of_the_bundle(deployed: DeployedModel):
+    assert deployed.version == "v1" and deployed.threshold == 0.5
+    assert deployed.fills == FILLS and deployed.limits == LIMITS
     assert deployed.categories == {"work_class": frozenset({"Private", "State-gov"})}
-    assert deployed.promotion["event"] == "promoted"
-
-
-def test_a_model_trained_on_other_splits_is_refused(champion: dict, splits: tuple[pd.DataFrame, pd.DataFrame], spec: ProblemSpec):
-    train, validation = splits
-    with pytest.raises(DeploymentError, match=r"registry version v7 was trained on other splits"):
-        deploy(champion, RECORD, train.iloc[1:], validation, FILLS, spec)
-    unfingerprinted = champion | {"metadata": {}}
-    with pytest.raises(DeploymentError, match=r"v7 records no data_fingerprint"):
-        deploy(unfingerprinted, RECORD, train, validation, FILLS, spec)
-
-
-def test_a_champion_that_changed_during_the_run_is_refused(champion: dict, splits: tuple[pd.DataFrame, pd.DataFrame],
-                                                           spec: ProblemSpec):
-    with pytest.raises(DeploymentError, match=r"champion changed during the run \(v7 -> v8\)"):
-        nodes.deploy_champion(RECORD | {"champion": "v8"}, champion, *splits, FILLS, spec)
+    assert deployed.promotion.event == "promoted" and deployed.manifest.problem == "tiny"
 
 
 def test_usable_rows_are_scored_at_the_stored_threshold_and_bad_rows_rejected_with_reasons(deployed: DeployedModel,
                                                                                            spec: ProblemSpec):
     batch = raw(["25", "40", "Private"], ["forty", "40", "Private"], ["61", "?", "State-gov"], ["-2", "x", "Private"],
                 ["50", "45", "Gig-economy"], ["33", "40", "A-very-long-employer"], ["44", "38", "?"])
-    predictions, rejects, summary = nodes.score_new_rows(batch, deployed, spec, BOUNDS, CONFIG)
+    predictions, rejects, summary = nodes.score_new_rows(batch, deployed, spec, CONFIG)
     assert predictions["input_row"].tolist() == [0, 2, 4, 6]
     assert rejects["input_row"].tolist() == [1, 3, 5]
     assert rejects["reasons"].tolist() == [
@@ -67,17 +44,17 @@ def test_usable_rows_are_scored_at_the_stored_threshold_and_bad_rows_rejected_wi
     assert (predictions["decision"] == (predictions["probability"] >= 0.5)).all()
     assert predictions["predicted_label"].tolist() == [">50K" if d else "<=50K" for d in predictions["decision"]]
     assert predictions["unseen_categories"].tolist() == ["", "", "work_class=Gig-economy", ""]
-    assert set(predictions["model_version"]) == {"v7"}
+    assert set(predictions["model_version"]) == {"v1"}
     assert summary | {"seconds": 0, "rows_per_second": 0, "scored_at": ""} == {
         "input": "in/new.csv", "output": "out/scored.csv", "rejects": "out/scored.csv.rejects.csv",
         "rows": 7, "scored": 4, "rejected": 3, "rows_with_unseen_categories": 1,
-        "positive_share": round(float(predictions["decision"].mean()), 4), "model_version": "v7", "threshold": 0.5,
+        "positive_share": round(float(predictions["decision"].mean()), 4), "model_version": "v1", "threshold": 0.5,
         "scored_at": "", "seconds": 0, "rows_per_second": 0,
     }
 
 
 def test_missing_values_are_filled_as_in_training(deployed: DeployedModel, spec: ProblemSpec):
-    predictions, _, _ = nodes.score_new_rows(raw(["61", "?", "State-gov"]), deployed, spec, BOUNDS, CONFIG)
+    predictions, _, _ = nodes.score_new_rows(raw(["61", "?", "State-gov"]), deployed, spec, CONFIG)
     filled = deployed.probabilities(pd.DataFrame({"age": [61.0], "hours_per_week": [40.0],
                                                   "work_class": pd.array(["State-gov"], dtype="str"),
                                                   "hours_per_week_missing": np.array([1], dtype="int8")}))
@@ -85,8 +62,8 @@ def test_missing_values_are_filled_as_in_training(deployed: DeployedModel, spec:
 
 
 def test_the_label_column_may_be_present_or_absent(deployed: DeployedModel, spec: ProblemSpec):
-    without_label, _, _ = nodes.score_new_rows(raw(["25", "40", "Private"]), deployed, spec, BOUNDS, CONFIG)
-    with_label, _, _ = nodes.score_new_rows(raw(["25", "40", "Private", ">50K"]), deployed, spec, BOUNDS, CONFIG)
+    without_label, _, _ = nodes.score_new_rows(raw(["25", "40", "Private"]), deployed, spec, CONFIG)
+    with_label, _, _ = nodes.score_new_rows(raw(["25", "40", "Private", ">50K"]), deployed, spec, CONFIG)
     assert without_label["probability"].tolist() == with_label["probability"].tolist()
 
 
@@ -94,7 +71,7 @@ def test_a_file_with_the_wrong_number_of_columns_names_the_file_and_both_accepte
                                                                                         spec: ProblemSpec):
     with pytest.raises(DataValidationError, match=r"^in/new\.csv: expected 4 columns \(problem\.raw\.column_names\), "
                                                   r"or 3 without the label column, found 2$"):
-        nodes.score_new_rows(raw(["25", "40"]), deployed, spec, BOUNDS, CONFIG)
+        nodes.score_new_rows(raw(["25", "40"]), deployed, spec, CONFIG)
 
 
 def test_a_file_with_a_header_but_without_a_feature_column_names_the_file_and_the_column(deployed: DeployedModel,
@@ -102,11 +79,11 @@ def test_a_file_with_a_header_but_without_a_feature_column_names_the_file_and_th
     headed = spec.model_copy(update={"raw": spec.raw.model_copy(update={"column_names": None})})
     batch = pd.DataFrame({"age": ["25"], "work_class": ["Private"]}, dtype="str")
     with pytest.raises(DataValidationError, match=r"^in/new\.csv: required column\(s\) \['hours_per_week'\] missing"):
-        nodes.score_new_rows(batch, deployed, headed, BOUNDS, CONFIG)
+        nodes.score_new_rows(batch, deployed, headed, CONFIG)
 
 
 def test_a_batch_where_every_row_is_rejected_still_gives_an_empty_scored_table(deployed: DeployedModel, spec: ProblemSpec):
-    predictions, rejects, summary = nodes.score_new_rows(raw(["x", "40", "Private"]), deployed, spec, BOUNDS, CONFIG)
+    predictions, rejects, summary = nodes.score_new_rows(raw(["x", "40", "Private"]), deployed, spec, CONFIG)
     assert predictions.empty and "probability" in predictions.columns
     assert len(rejects) == 1 and summary["positive_share"] is None
 
@@ -116,13 +93,9 @@ def test_a_batch_where_every_row_is_rejected_still_gives_an_empty_scored_table(d
     ("sklearn.linear_model.LogisticRegression", "onehot_scaled", False),
 ])
 def test_the_service_scores_records_as_the_frame_path_does_with_arrays_only_where_identical(
-        estimator, encoding, scores_arrays, splits, spec):
-    train, validation = splits
+        estimator, encoding, scores_arrays, spec):
     params = {"iterations": 30, "verbose": 0, "allow_writing_files": False} if encoding == "native" else {}
-    model = build_model(estimator, params, encoding, spec).fit(train, train["income"])
-    champion = {"version": "v7", "model": ScoringModel(model, threshold=0.5),
-                "metadata": {"data_fingerprint": fingerprint_data(train, validation), "threshold": 0.5}}
-    deployed = nodes.deploy_champion(RECORD, champion, train, validation, FILLS, spec)
+    deployed = tiny_deployed(model=tiny_model(estimator, params, encoding))
     assert deployed.scores_arrays is scores_arrays
     records = [{"age": 30 + i, "hours_per_week": None if i % 3 == 0 else 40.0 + i, "work_class": ["Private", "State-gov", "Never-seen"][i % 3]}
                for i in range(100)]  # over CatBoostInput's 64 rows too: the frame path then passes categories

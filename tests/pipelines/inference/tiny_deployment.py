@@ -1,19 +1,22 @@
-"""A tiny deployment for unit tests: the tiny problem read from header-less files, its splits and a real fitted champion."""
+"""A tiny deployment for unit tests: the tiny problem read from header-less files and a real fitted champion,
+registered as a bundle in a throwaway registry and deployed from it."""
 
 from __future__ import annotations
+
+import tempfile
 
 import numpy as np
 import pandas as pd
 
-from ml_lifecycle.deployment import DeployedModel
+from ml_lifecycle.bundle import InputLimits, ModelBundle, build_recipe
+from ml_lifecycle.deployment import DeployedModel, deploy
 from ml_lifecycle.estimators import ScoringModel, build_model
-from ml_lifecycle.pipelines.inference import nodes
-from ml_lifecycle.pipelines.modeling.nodes import fingerprint_data
+from ml_lifecycle.registry import ModelRegistry, ReleaseCandidate, ReleaseInfo
 from ml_lifecycle.spec import ProblemSpec
 from tests.pipelines.data_processing.tiny_problem import HEADER, tiny_spec
 
 FILLS = {"age": 35.0, "hours_per_week": 40.0, "work_class": "(missing)"}
-RECORD = {"champion": "v7", "versions": {}, "history": [{"at": "2026-01-01", "event": "promoted", "version": "v7", "reason": "r"}]}
+LIMITS = InputLimits(feature_bounds={"age": {"min": 0, "max": 120}}, max_text_length=12)
 
 
 def headerless_spec() -> ProblemSpec:
@@ -38,15 +41,25 @@ def tiny_splits() -> tuple[pd.DataFrame, pd.DataFrame]:
     return model_rows(80, 0), model_rows(20, 1)
 
 
-def tiny_champion(estimator: str = "sklearn.linear_model.LogisticRegression", version: str = "v7") -> dict:
-    """A registry version as ChampionModelDataset loads it: a real fitted model at threshold 0.5."""
-    train, validation = tiny_splits()
-    model = build_model(estimator, {}, "onehot_scaled", headerless_spec()).fit(train, train["income"])
-    return {"version": version, "model": ScoringModel(model, threshold=0.5),
-            "metadata": {"data_fingerprint": fingerprint_data(train, validation), "threshold": 0.5}}
+def tiny_model(estimator: str = "sklearn.linear_model.LogisticRegression", params: dict | None = None,
+               encoding: str = "onehot_scaled") -> ScoringModel:
+    """A real model fitted on the tiny train split, at threshold 0.5."""
+    train, _ = tiny_splits()
+    return ScoringModel(build_model(estimator, params or {}, encoding, headerless_spec()).fit(train, train["income"]), threshold=0.5)
 
 
-def tiny_deployed(estimator: str = "sklearn.linear_model.LogisticRegression", version: str = "v7") -> DeployedModel:
-    """A tiny champion ready to score."""
-    record = RECORD | {"champion": version}
-    return nodes.deploy_champion(record, tiny_champion(estimator, version), *tiny_splits(), FILLS, headerless_spec())
+def tiny_bundle(model: ScoringModel | None = None) -> ModelBundle:
+    """The tiny model in a bundle with the tiny train split's recipe (fills FILLS, limits LIMITS)."""
+    train, _ = tiny_splits()
+    return ModelBundle(recipe=build_recipe(train, FILLS, headerless_spec(), LIMITS), model=model or tiny_model())
+
+
+def tiny_deployed(estimator: str = "sklearn.linear_model.LogisticRegression", model: ScoringModel | None = None) -> DeployedModel:
+    """The tiny champion, registered as v1 and promoted in a throwaway registry, deployed from its verified bundle."""
+    bundle = tiny_bundle(model or tiny_model(estimator))
+    with tempfile.TemporaryDirectory() as folder:
+        registry = ModelRegistry(folder)
+        registry.register(ReleaseCandidate(bundle=bundle, info=ReleaseInfo(
+            problem="tiny", model=estimator, stage="released", description="tiny", data_fingerprint="tiny")))
+        registry.record("v1", "promoted", "tiny champion")
+        return deploy(registry.load(), headerless_spec())

@@ -8,8 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from ml_lifecycle.estimators import RuleClassifier, SoftVotingEnsemble, make_estimator
+from ml_lifecycle.modeling_config import ModelingConfig
 from ml_lifecycle.pipelines.modeling import nodes
-from ml_lifecycle.pipelines.modeling.config import ModelingConfig
+from ml_lifecycle.pipelines.release.nodes import fit_holdout_twin
 
 from ..evaluation import synthetic
 
@@ -126,7 +127,7 @@ def test_the_champion_is_refitted_on_the_declared_rows_and_its_twin_never_sees_v
     modeling = config(champion={"refit_on": refit_on})
     selection = {"champion": "prior", "ensemble_members": []}
     champion = nodes.fit_champion(train, validation, selection, {}, modeling, spec)
-    twin = nodes.fit_holdout_twin(champion, train, selection, {}, modeling, spec)
+    twin = fit_holdout_twin(champion, train, selection, {}, modeling, spec)
     expected = 0.25 if refit_on == "train" else 0.625
     assert champion.predict_proba(train)[0, 1] == pytest.approx(expected)
     assert twin.predict_proba(train)[0, 1] == pytest.approx(0.25)

@@ -57,11 +57,15 @@ def test_champion_reloads_from_the_catalog_and_scores_test_rows(modeled_project)
     assert "Why `" in catalog.load("champion_rationale")
 
 
-def test_rerun_appends_to_the_log_registers_a_new_version_and_reproduces_the_numbers(modeled_project):
+def test_rerun_appends_to_the_log_registers_a_candidate_without_changing_what_is_served(modeled_project):
+    registry = ModelRegistry(modeled_project / "data/06_models/model_registry")
+    if registry.snapshot().champion is None:
+        run_kedro(modeled_project, ["evaluation"])  # a released champion, so there is something served to keep
+    served = registry.snapshot().champion
     catalog = project_catalog(modeled_project)
     first_board, first_model = catalog.load("leaderboard"), catalog.load("champion_model")
     runs_before = experiment_runs(modeled_project)
-    versions_before = len(ModelRegistry(modeled_project / "data/06_models/registry").record()["versions"])
+    versions_before = len(registry.snapshot().versions)
 
     run_kedro(modeled_project, ["modeling"])
 
@@ -72,9 +76,11 @@ def test_rerun_appends_to_the_log_registers_a_new_version_and_reproduces_the_num
     pd.testing.assert_frame_equal(first_board[metrics], second_board[metrics])
     test = catalog.load("test_split")
     np.testing.assert_array_equal(first_model.predict_proba(test), second_model.predict_proba(test))
-    record = ModelRegistry(modeled_project / "data/06_models/registry").record()
-    assert len(record["versions"]) == versions_before + 1
-    assert record["history"][-1]["event"] == "promoted"
+    snapshot = registry.snapshot()
+    assert len(snapshot.versions) == versions_before + 1 and snapshot.champion == served
+    newest = snapshot.history[-1]
+    assert newest.event == "registered" and snapshot.versions[newest.version].stage == "candidate"
+    assert snapshot.versions[newest.version].threshold == 0.5 and snapshot.last_promotion(newest.version) is None
     with sqlite3.connect(modeled_project / "data" / "experiment_log.sqlite") as connection:
         folds = pd.read_sql("SELECT model, COUNT(*) AS n FROM fold_metrics GROUP BY run_id, model", connection)
         steps = connection.execute("SELECT COUNT(*) FROM step_metrics").fetchone()[0]

@@ -221,7 +221,7 @@ def test_scoring_reports_rows_latency_throughput_and_memory_per_batch():
                                    batch_time=pd.NaT, labelled=True)
     _, metrics = nodes.score_production_batches(batch, tiny_deployed(), headerless_spec())
     row = metrics.iloc[0]
-    assert row["rows"] == 50 and row["model_version"] == "v7"
+    assert row["rows"] == 50 and row["model_version"] == "v1"
     assert row["scoring_seconds"] > 0 and row["peak_memory_mb"] > 0
     assert row["rows_per_second"] == pytest.approx(50 / row["scoring_seconds"])
     assert row["latency_ms_per_row"] == pytest.approx(1000 * row["scoring_seconds"] / 50)

@@ -12,8 +12,8 @@ from ml_lifecycle.rows import DataValidationError
 from tests.pipelines.inference.tiny_deployment import (
     headerless_spec,
     model_rows,
-    tiny_champion,
     tiny_deployed,
+    tiny_model,
 )
 
 SPEC = headerless_spec()
@@ -70,43 +70,39 @@ def test_training_rows_are_the_train_split_followed_by_the_recent_rows():
     assert combined["age"].tolist() == train["age"].tolist() + recent["age"].tolist()
 
 
-def test_a_challenger_better_by_the_margin_is_promoted_with_both_models_metrics():
+def test_a_challenger_better_by_the_margin_wins_on_recent_rows_with_both_models_metrics():
     incumbent = tiny_deployed("sklearn.dummy.DummyClassifier")
-    challenger = tiny_champion()["model"]
+    challenger = tiny_model()
     decision = nodes.compare_on_recent_holdout(incumbent, challenger, holdout(), holdout(4), SPEC, config())
-    assert decision["promote"] is True
+    assert decision["wins_on_recent_rows"] is True
     assert decision["gain"] == pytest.approx(decision["champion_metrics"]["log_loss"] - decision["challenger_metrics"]["log_loss"],
                                              abs=2e-6)
     assert decision["gain"] > 0.005
     assert decision["reason"].startswith("challenger log_loss ") and ": wins (gain +" in decision["reason"]
-    assert (decision["holdout_rows"], decision["recent_training_rows"], decision["champion_version"]) == (60, 4, "v7")
+    assert (decision["holdout_rows"], decision["recent_training_rows"], decision["champion_version"]) == (60, 4, "v1")
     assert {"log_loss", "roc_auc", "accuracy_at_threshold"} <= set(decision["challenger_metrics"])
 
 
-def test_a_worse_challenger_or_one_short_of_the_margin_is_not_promoted():
-    good, poor = tiny_deployed(), tiny_champion("sklearn.dummy.DummyClassifier")["model"]
+def test_a_worse_challenger_or_one_short_of_the_margin_does_not_win():
+    good, poor = tiny_deployed(), tiny_model("sklearn.dummy.DummyClassifier")
     worse = nodes.compare_on_recent_holdout(good, poor, holdout(), holdout(4), SPEC, config())
-    assert worse["promote"] is False and "does not win" in worse["reason"] and worse["gain"] < 0
-    short = nodes.compare_on_recent_holdout(tiny_deployed("sklearn.dummy.DummyClassifier"), tiny_champion()["model"],
+    assert worse["wins_on_recent_rows"] is False and "does not win" in worse["reason"] and worse["gain"] < 0
+    short = nodes.compare_on_recent_holdout(tiny_deployed("sklearn.dummy.DummyClassifier"), tiny_model(),
                                             holdout(), holdout(4), SPEC, config(min_improvement=5.0))
-    assert short["promote"] is False and short["gain"] > 0
+    assert short["wins_on_recent_rows"] is False and short["gain"] > 0
 
 
-def test_too_few_held_out_rows_never_promote():
-    decision = nodes.compare_on_recent_holdout(tiny_deployed("sklearn.dummy.DummyClassifier"), tiny_champion()["model"],
+def test_too_few_held_out_rows_never_win():
+    decision = nodes.compare_on_recent_holdout(tiny_deployed("sklearn.dummy.DummyClassifier"), tiny_model(),
                                                holdout(8), holdout(4), SPEC, config())
-    assert decision["promote"] is False
+    assert decision["wins_on_recent_rows"] is False
     assert decision["reason"].startswith("only 8 held-out row(s) or one class; at least 10")
 
 
-def test_the_registry_entry_carries_the_audit_trail_and_promotes_only_a_winner():
-    incumbent, challenger = tiny_deployed("sklearn.dummy.DummyClassifier"), tiny_champion()["model"]
-    decision = nodes.compare_on_recent_holdout(incumbent, challenger, holdout(), holdout(4), SPEC, config())
-    entry = nodes.register_challenger(challenger, decision, incumbent, {"champion": "logistic_regression"}, SPEC)
-    assert entry["promote"] is True and entry["reason"] == f"retraining: {decision['reason']}"
-    assert entry["metadata"]["retraining"] == decision
-    assert entry["metadata"]["data_fingerprint"] == incumbent.metadata["data_fingerprint"]
-    assert (entry["metadata"]["model"], entry["metadata"]["stage"]) == ("logistic_regression", "retrained")
+def test_the_challenger_release_is_described_with_its_incumbent_and_recent_rows():
+    context = nodes.describe_challenger_release(holdout(4), tiny_deployed())
+    assert context.stage == "retrained" and context.details == {"incumbent": "v1", "recent_training_rows": 4}
+    assert context.reason == "retraining: challenger of v1, refitted with 4 labelled recent rows"
 
 
 def test_an_unknown_primary_metric_is_refused_naming_the_known_ones():

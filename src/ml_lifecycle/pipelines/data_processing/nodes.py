@@ -109,9 +109,9 @@ def prepare_model_rows(split: pd.DataFrame, fills: dict[str, object], spec: Prob
     return model_rows.join(split[list(spec.banded_columns)]).reset_index(drop=True)
 
 
-def select_monitoring_reference(validation_rows: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
-    """Return the rows monitoring compares production with: validation rows before filling."""
-    reference = validation_rows[spec.features + [spec.target_column] + list(spec.banded_columns)].copy()
+def keep_unfilled_rows(split: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
+    """Return a split's features before filling, its 0/1 target and slice columns: rows any model version prepares itself."""
+    reference = split[spec.features + [spec.target_column] + list(spec.banded_columns)].copy()
     reference[spec.target_column] = reference[spec.target_column].astype("int8")
     return reference.reset_index(drop=True)
 

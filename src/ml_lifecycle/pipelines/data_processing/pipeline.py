@@ -1,4 +1,5 @@
-"""raw files -> validated rows -> quality report -> train / validation / test + monitoring reference."""
+"""raw files -> validated rows -> quality report -> train / validation / test, monitoring reference,
+and the frozen holdout (test rows before filling) every release is judged on."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -27,6 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(nodes.prepare_model_rows, ["train_rows", "missing_value_fills", "params:problem"], "train_split", name="prepare_train_split"),
             Node(nodes.prepare_model_rows, ["validation_rows", "missing_value_fills", "params:problem"], "validation_split", name="prepare_validation_split"),
             Node(nodes.prepare_model_rows, ["test_rows", "missing_value_fills", "params:problem"], "test_split", name="prepare_test_split"),
-            Node(nodes.select_monitoring_reference, ["validation_rows", "params:problem"], "monitoring_reference", name="select_monitoring_reference"),
+            Node(nodes.keep_unfilled_rows, ["validation_rows", "params:problem"], "monitoring_reference", name="select_monitoring_reference"),
+            Node(nodes.keep_unfilled_rows, ["test_rows", "params:problem"], "frozen_holdout", name="select_frozen_holdout"),
         ]
     )

@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from ml_lifecycle.pipelines.evaluation.config import EvaluationConfig
-from ml_lifecycle.pipelines.evaluation.nodes import RELEASED, probability_column
+from ml_lifecycle.evaluation_config import EvaluationConfig
+from ml_lifecycle.model_checks import RELEASED, probability_column
 from ml_lifecycle.spec import ProblemSpec
 
 

@@ -1,14 +1,14 @@
-"""champion + splits -> calibration, threshold (validation) -> released model -> test metrics, confidence, importance
-and leaks, slices and fairness, behaviour -> Evidently HTML, evaluation report, model card, index, registry.
+"""released model (from the release steps, which `pipeline_registry` runs under the `evaluation` namespace) + splits
+-> test metrics against the baselines, confidence, reliability, serving cost -> Evidently HTML, evaluation report,
+model card (with the gate verdict), index section.
 
-Calibration and threshold are chosen on the validation split, from the predictions of a train-only twin of
-the champion when the champion was refitted on train and validation; the test split is only scored.
+Calibration and threshold were chosen on the validation split by the release steps; importance, leak check,
+slices, fairness and behavioural tests are theirs too (the gate reads them); the test split is only scored.
 """
 
 from kedro.pipeline import Node, Pipeline
 
 from ml_lifecycle.pipelines.evaluation import charts, nodes, report
-from ml_lifecycle.pipelines.modeling.nodes import fit_holdout_twin
 
 CONFIG = ["params:evaluation", "params:problem"]
 MODELING = ["params:modeling", "params:problem"]
@@ -18,32 +18,14 @@ def create_pipeline(**kwargs) -> Pipeline:
     """Create the evaluation pipeline."""
     return Pipeline(
         [
-            Node(nodes.fit_baselines, ["train_split", "params:modeling", "params:problem"], "baseline_models", name="fit_baselines"),
-            Node(fit_holdout_twin, ["champion_model", "train_split", "champion_selection", "tuning_results", *MODELING],
-                 "holdout_champion", name="fit_holdout_twin"),
-            Node(nodes.compare_calibrations, ["holdout_champion", "validation_split", *CONFIG], "calibration_comparison",
-                 name="compare_calibrations"),
-            Node(nodes.calibrate_champion,
-                 ["champion_model", "holdout_champion", "validation_split", "calibration_comparison", "params:problem"],
-                 ["calibrated_champion", "calibrated_holdout_champion"], name="calibrate_champion"),
-            Node(nodes.choose_threshold, ["calibrated_holdout_champion", "validation_split", "calibration_comparison", *CONFIG],
-                 ["threshold_curve", "threshold_choice"], name="choose_threshold"),
-            Node(nodes.build_released_model, ["calibrated_champion", "threshold_choice", "champion_selection"], "released_model",
-                 name="build_released_model"),
+            Node(nodes.describe_release, "champion_selection", "release_context", name="describe_release"),
             Node(nodes.score_test_split,
-                 ["released_model", "champion_model", "holdout_champion", "baseline_models", "validation_split", "test_split",
+                 ["released_model", "champion_model", "holdout_twin", "baseline_models", "validation_split", "test_split",
                   *CONFIG],
                  ["test_metrics", "test_predictions"], name="score_test_split"),
             Node(nodes.reliability_table, ["test_predictions", *CONFIG], "reliability_bins", name="reliability_table"),
             Node(nodes.analyse_confidence, ["test_predictions", "threshold_choice", *CONFIG], ["confidence_bins", "confidence"],
                  name="analyse_confidence"),
-            Node(nodes.compute_importance, ["champion_model", "test_split", *CONFIG], "feature_importance", name="compute_importance"),
-            Node(nodes.check_for_leaks, ["feature_importance", "train_split", "validation_split", "test_split", *CONFIG],
-                 "leak_checks", name="check_for_leaks"),
-            Node(nodes.analyse_slices, ["test_split", "test_predictions", *CONFIG], "slice_metrics", name="analyse_slices"),
-            Node(nodes.fairness_gaps, ["slice_metrics", *CONFIG], "fairness_gaps", name="fairness_gaps"),
-            Node(nodes.run_behavioural_tests, ["released_model", "test_split", *CONFIG], "behavioural_checks",
-                 name="run_behavioural_tests"),
             Node(nodes.measure_serving_cost, ["released_model", "test_split", "leaderboard", "champion_selection", "params:evaluation"],
                  "serving_cost", name="measure_serving_cost"),
             Node(charts.plot_roc_pr_curves, ["test_predictions", "test_metrics", "params:problem"], "roc_pr_curves_chart",
@@ -61,7 +43,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["evidently_slice_classification_reports", "evidently_slice_index"], name="build_slice_classification_reports"),
             Node(report.summarise_evaluation,
                  ["test_metrics", "threshold_choice", "calibration_comparison", "confidence", "leak_checks", "fairness_gaps",
-                  "behavioural_checks", "serving_cost", "champion_selection", "released_model", "params:evaluation"],
+                  "behavioural_checks", "serving_cost", "champion_selection", "released_model", "release_promotion",
+                  "params:evaluation"],
                  "evaluation_summary", name="summarise_evaluation"),
             Node(report.write_evaluation_report,
                  ["evaluation_summary", "test_metrics", "calibration_comparison", "confidence_bins", "leak_checks", "slice_metrics",
@@ -74,7 +57,5 @@ def create_pipeline(**kwargs) -> Pipeline:
                   "validation_split", *CONFIG],
                  "model_card", name="write_model_card"),
             Node(report.build_index_section, "evaluation_summary", "evaluation_index_section", name="build_index_section"),
-            Node(report.register_released_model, ["released_model", "evaluation_summary", "data_fingerprint", "params:problem"],
-                 "release_registration", name="register_released_model"),
         ]
     )

@@ -16,14 +16,11 @@ import plotly.io as pio
 from evidently.presets import ClassificationPreset
 
 from ml_lifecycle.estimators import ScoringModel
+from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.evidently_glue import run_report, snapshot_html
-from ml_lifecycle.pipelines.evaluation.config import EvaluationConfig
-from ml_lifecycle.pipelines.evaluation.nodes import (
-    RELEASED,
-    describe_objective,
-    evidently_rows,
-    slug,
-)
+from ml_lifecycle.model_checks import RELEASED, describe_objective
+from ml_lifecycle.pipelines.evaluation.nodes import evidently_rows, slug
+from ml_lifecycle.registry import RegistryEvent
 from ml_lifecycle.spec import ProblemSpec
 
 REPORT_HREF = "evaluation/evaluation_report.html"
@@ -65,8 +62,8 @@ def build_slice_classification_reports(test_split: pd.DataFrame, test_prediction
 def summarise_evaluation(test_metrics: pd.DataFrame, threshold_choice: dict[str, Any], calibration_comparison: pd.DataFrame,
                          confidence: dict[str, Any], leak_checks: pd.DataFrame, fairness: pd.DataFrame,
                          behavioural_checks: pd.DataFrame, serving_cost: dict[str, Any], champion_selection: dict[str, Any],
-                         released_model: ScoringModel, config: EvaluationConfig) -> dict[str, Any]:
-    """Return the evaluation's headline numbers and verdicts (also what the registry records)."""
+                         released_model: ScoringModel, release_promotion: RegistryEvent, config: EvaluationConfig) -> dict[str, Any]:
+    """Return the evaluation's headline numbers and verdicts, and the release decision with the gate's verdict."""
     by_model = test_metrics.set_index("model")
     released = by_model.loc[RELEASED]
     baselines = by_model[by_model["role"] == "baseline"].sort_values("log_loss")
@@ -101,6 +98,9 @@ def summarise_evaluation(test_metrics: pd.DataFrame, threshold_choice: dict[str,
         if len(behavioural_checks) else [],
         "confidence": confidence,
         "serving": serving_cost,
+        "release": {"version": release_promotion.version, "decision": release_promotion.event,
+                    "gate": release_promotion.verdict.summary() if release_promotion.verdict else "not gated",
+                    "rules": [r.model_dump() for r in release_promotion.verdict.rules] if release_promotion.verdict else []},
     }
 
 
@@ -112,7 +112,9 @@ def build_index_section(evaluation_summary: dict[str, Any]) -> dict[str, Any]:
     """Return the evaluation section of `data/08_reporting/index.html`: headline numbers and links."""
     s = evaluation_summary
     gap = s["largest_fairness_gap"]
-    notes = [f"Released model: {s['description']}."]
+    release = s["release"]
+    notes = [f"Released model: {s['description']}.",
+             f"Registry version {release['version']} {release['decision']}: release gate {release['gate']}."]
     if s["possible_leaks"]:
         notes.append(f"Possible leaks flagged: {', '.join(s['possible_leaks'])}.")
     if s["behavioural_failures"]:
@@ -123,6 +125,7 @@ def build_index_section(evaluation_summary: dict[str, Any]) -> dict[str, Any]:
         "title": "Evaluation (test split)",
         "updated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "headline": {
+            "release": f"{release['version']} {release['decision']}",
             "test ROC AUC": _fmt(s["test"]["roc_auc"]),
             "test log loss": _fmt(s["test"]["log_loss"]),
             "threshold": f"{s['threshold']:g}",
@@ -133,6 +136,7 @@ def build_index_section(evaluation_summary: dict[str, Any]) -> dict[str, Any]:
         "links": [
             {"label": "Evaluation report", "href": REPORT_HREF},
             {"label": "Model card", "href": MODEL_CARD_HREF},
+            {"label": "Release gate verdict", "href": f"{REPORT_HREF}#gate"},
             {"label": "Evidently: classification on the test split", "href": EVIDENTLY_TEST_HREF},
             {"label": "Evidently: per-slice classification reports", "href": f"{REPORT_HREF}#evidently"},
             {"label": "Why this champion (selection rationale)", "href": f"{REPORT_HREF}#rationale"},
@@ -201,6 +205,11 @@ table.t th{{background:#f4f6fa}} ul.cols{{columns:3}} pre{{background:#f8f8f8;pa
 <p class="note">Calibration and threshold were chosen on the validation split; every number below is on the test split
 unless marked. How to read each part: docs/evaluation.md.</p>
 <h2 id="summary">Summary</h2><ul>{''.join(f'<li>{v}</li>' for v in verdicts)}</ul>
+<h2 id="gate">Release gate</h2>
+<p>Registry version <b>{html.escape(s['release']['version'])}</b>: <b>{html.escape(s['release']['decision'])}</b>
+(gate {html.escape(s['release']['gate'])}). Rules from <code>parameters_release.yml</code>, judged on the frozen holdout;
+a failed <i>block</i> rule keeps the incumbent serving (docs/release_gate.md).</p>
+{_table(pd.DataFrame(s['release']['rules'], columns=["rule", "severity", "passed", "value", "limit", "detail"]))}
 <h2 id="metrics">Test metrics against the baselines</h2>
 <p class="note">Each model is scored at its own threshold, chosen on the validation split by the same objective
 ({html.escape(s['threshold_objective'])}). ECE: expected calibration error ({config.calibration.bins} bins).</p>
@@ -294,8 +303,10 @@ def write_model_card(evaluation_summary: dict[str, Any], test_metrics: pd.DataFr
     lines = [
         f"# Model card: {s['model']}",
         "",
-        f"Released model: {s['description']}. Registered in the model registry and promoted to champion by the "
-        "evaluation pipeline; inference and serving use it, threshold included.",
+        f"Released model: {s['description']}. Registered as `{s['release']['version']}`: "
+        + ("promoted to champion by the release gate; inference and serving use it, threshold included."
+           if s["release"]["decision"] == "promoted" else
+           "**blocked by the release gate**: the incumbent keeps serving (see Release gate)."),
         "",
         "## Intended use",
         card.intended_use.strip(),
@@ -322,6 +333,11 @@ def write_model_card(evaluation_summary: dict[str, Any], test_metrics: pd.DataFr
         _markdown_table(fairness[["slice_column", "demographic_parity_difference", "true_positive_rate_difference",
                                   "false_positive_rate_difference", "base_rate_difference", "exceeds_limit"]], 3),
         "",
+        "## Release gate",
+        f"{s['release']['gate']} (`parameters_release.yml`, on the frozen holdout; docs/release_gate.md):",
+        "",
+        _markdown_table(pd.DataFrame(s["release"]["rules"], columns=["rule", "severity", "passed", "value", "limit"])),
+        "",
         "## Decision threshold",
         f"{s['threshold']:g}, chosen by {s['threshold_objective']}. Stored with the model: `predict` applies it.",
         "",
@@ -344,26 +360,3 @@ def write_model_card(evaluation_summary: dict[str, Any], test_metrics: pd.DataFr
         f"- Size: {serving['size_bytes'] / 1024:,.0f} KiB pickled (model, calibration and threshold).",
     ]
     return "\n".join(lines) + "\n"
-
-
-def register_released_model(released_model: ScoringModel, evaluation_summary: dict[str, Any], data_fingerprint: str,
-                            spec: ProblemSpec) -> dict[str, Any]:
-    """Return the registry entry that records and promotes the released (calibrated, thresholded) model."""
-    s = evaluation_summary
-    return {
-        "model": released_model,
-        "metadata": {
-            "model": s["model"],
-            "stage": "released",
-            "description": s["description"],
-            "threshold": s["threshold"],
-            "threshold_objective": s["threshold_objective"],
-            "calibration": s["calibration"],
-            "test_metrics": s["test"],
-            "data_fingerprint": data_fingerprint,
-            "feature_columns": spec.model_columns(),
-        },
-        "promote": True,
-        "reason": f"evaluation: threshold {s['threshold']:g} by {s['threshold_objective']}; "
-                  f"calibration {s['calibration']}: {s['calibration_reason']}",
-    }

@@ -1,4 +1,4 @@
-"""Batch inference: score a file of new raw rows with the registry's champion; unusable rows go to rejects."""
+"""Batch inference: score a file of new raw rows with the champion's bundle; unusable rows (outside its input limits) go to rejects."""
 
 from __future__ import annotations
 
@@ -9,13 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ml_lifecycle import rows
-from ml_lifecycle.deployment import (
-    DeployedModel,
-    DeploymentConfig,
-    DeploymentError,
-    deploy,
-    row_problems,
-)
+from ml_lifecycle.deployment import DeployedModel, row_problems
 from ml_lifecycle.spec import ProblemSpec, StrictModel
 
 INPUT_ROW = "input_row"
@@ -29,27 +23,18 @@ class InferenceConfig(StrictModel):
     rejects_path: str
 
 
-def deploy_champion(registry_record: dict[str, Any], champion: dict[str, Any], train_split: pd.DataFrame,
-                    validation_split: pd.DataFrame, missing_value_fills: dict[str, object], spec: ProblemSpec) -> DeployedModel:
-    """Return the registry's champion ready to score, with the fills and categories of the splits it was trained on."""
-    if champion["version"] != registry_record["champion"]:
-        raise DeploymentError(f"the champion changed during the run ({champion['version']} -> {registry_record['champion']}); run again")
-    return deploy(champion, registry_record, train_split, validation_split, missing_value_fills, spec)
-
-
 def _label(decisions: pd.Series, spec: ProblemSpec) -> pd.Series:
     return decisions.map({1: spec.target.positive_label, 0: spec.target.negative_label})
 
 
-def score_new_rows(inference_input: pd.DataFrame, deployed: DeployedModel, spec: ProblemSpec, deployment: DeploymentConfig,
-                   config: InferenceConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def score_new_rows(inference_input: pd.DataFrame, deployed: DeployedModel, spec: ProblemSpec, config: InferenceConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Return the scored rows, the rejected rows with their reasons, and a summary of the batch."""
     started = time.perf_counter()
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     raw = inference_input.reset_index(drop=True)
     standardised = rows.standardise(raw, spec, config.input_path, label_optional=True, columns=spec.features)
     typed = rows.cast_features(standardised, spec)
-    problems = row_problems(standardised, typed, spec, deployment)
+    problems = row_problems(standardised, typed, spec, deployed.limits)
     usable = problems == ""
     every_row_usable = bool(usable.all())  # the usual batch: no row to drop, so no copy of the table
     typed = typed if every_row_usable else typed[usable]

@@ -1,4 +1,4 @@
-"""registry record + champion + training profile -> deployed champion; new raw rows -> predictions + rejects -> summary.
+"""new raw rows + deployed champion (the deploy pipeline's bundle) -> predictions + rejects -> summary.
 
 Input and output files come from runtime parameters:
 `kedro run --pipeline=inference --params=input_path=FILE,output_path=FILE` (docs/serving.md).
@@ -13,12 +13,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     """Create the inference pipeline."""
     return Pipeline(
         [
-            Node(nodes.deploy_champion,
-                 ["release_registration", "champion", "train_split", "validation_split", "missing_value_fills",
-                  "params:problem"],
-                 "deployed_champion", name="deploy_champion"),
             Node(nodes.score_new_rows,
-                 ["inference_input", "deployed_champion", "params:problem", "params:deployment", "params:inference"],
+                 ["inference_input", "deployed_champion", "params:problem", "params:inference"],
                  ["inference_predictions", "inference_rejects", "inference_summary"], name="score_new_rows"),
             Node(nodes.build_index_section, "inference_summary", "inference_index_section", name="build_inference_index_section"),
         ]

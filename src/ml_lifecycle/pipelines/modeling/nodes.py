@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import logging
 import pickle
 import time
@@ -15,31 +13,20 @@ from plotly.subplots import make_subplots
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import ParameterSampler, StratifiedKFold
 
-from ml_lifecycle.estimators import (
-    ScoringModel,
-    SoftVotingEnsemble,
-    build_model,
-    resolve_estimator_class,
-)
+from ml_lifecycle.bundle import InputLimits, ModelBundle, build_recipe
+from ml_lifecycle.estimators import ScoringModel
 from ml_lifecycle.experiment_log import as_json
 from ml_lifecycle.metrics import METRICS, score_all
-from ml_lifecycle.pipelines.modeling.config import ModelConfig, ModelingConfig
+from ml_lifecycle.model_recipe import configured_model, fit_blueprint, refit_rows
+from ml_lifecycle.modeling_config import ModelConfig, ModelingConfig
+from ml_lifecycle.registry import ReleaseCandidate, ReleaseInfo
 from ml_lifecycle.spec import ProblemSpec
 
 logger = logging.getLogger(__name__)
 
 
-def _seeded_params(config: ModelConfig, params: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Return `params` with the project seed set on whichever seed argument the estimator has."""
-    accepted = inspect.signature(resolve_estimator_class(config.estimator).__init__).parameters
-    seed_arg = next((a for a in ("random_seed", "random_state") if a in accepted), None)
-    return params if seed_arg is None or seed_arg in params else params | {seed_arg: seed}
 
 
-def configured_model(config: ModelConfig, spec: ProblemSpec, params: dict[str, Any] | None = None) -> BaseEstimator:
-    """Return the unfitted model for a config, with tuned params when given, seeded."""
-    chosen = config.params | (params or {})
-    return build_model(config.estimator, _seeded_params(config, chosen, spec.seed), config.encoding, spec)
 
 
 def _fit(model: BaseEstimator, config: ModelConfig, X: pd.DataFrame, y: pd.Series,
@@ -66,6 +53,12 @@ def _predict_ms_per_1000(model: BaseEstimator, rows: pd.DataFrame, timing_rows: 
         model.predict_proba(sample)
         durations.append(time.perf_counter() - start)
     return float(min(durations) * 1000 * 1000 / len(sample))
+
+
+def fit_baselines(train_split: pd.DataFrame, config: ModelingConfig, spec: ProblemSpec) -> dict[str, BaseEstimator]:
+    """Return every declared baseline fitted on the whole train split: the yardsticks a release must beat."""
+    y = train_split[spec.target_column]
+    return {name: configured_model(baseline, spec).fit(train_split, y) for name, baseline in config.baselines.items()}
 
 
 def check_small_batch_overfit(train_split: pd.DataFrame, config: ModelingConfig, spec: ProblemSpec) -> pd.DataFrame:
@@ -295,52 +288,13 @@ def select_champion(leaderboard: pd.DataFrame, ensemble_members: list[str], conf
     }
 
 
-def champion_blueprint(selection: dict[str, Any], tuned: dict[str, Any], config: ModelingConfig,
-                       spec: ProblemSpec) -> BaseEstimator:
-    """Return the selected champion unfitted: its recipe with the tuned settings, or the ensemble of its members."""
-    models = config.models()
-
-    def tuned_model(name: str) -> BaseEstimator:
-        return configured_model(models[name][1], spec, tuned.get(name, {}).get("best_params"))
-
-    if selection["champion"] == "ensemble":
-        return SoftVotingEnsemble([(m, tuned_model(m)) for m in selection["ensemble_members"]])
-    return tuned_model(selection["champion"])
 
 
 def fit_champion(train_split: pd.DataFrame, validation_split: pd.DataFrame, selection: dict[str, Any],
                  tuned: dict[str, Any], config: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
-    """Return the champion refitted on the rows `champion.refit_on` declares (preprocessing inside).
+    """Return the champion refitted on the rows `champion.refit_on` declares (early-stopped models keep their iterations)."""
+    return fit_blueprint(refit_rows(train_split, validation_split, config), selection, tuned, config, spec)
 
-    Early-stopped models keep the iteration count found on the validation split.
-    """
-    rows = train_split
-    if config.champion.refit_on == "train_and_validation":
-        rows = pd.concat([train_split, validation_split])
-    logger.info("Refitting champion %s on %d rows (%s)", selection["champion"], len(rows), config.champion.refit_on)
-    return champion_blueprint(selection, tuned, config, spec).fit(rows, rows[spec.target_column])
-
-
-def fit_holdout_twin(champion_model: BaseEstimator, train_split: pd.DataFrame, selection: dict[str, Any],
-                     tuned: dict[str, Any], config: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
-    """Return a copy of the champion that has not seen the validation split: the champion itself when it has not.
-
-    Calibration and threshold are chosen on the validation split from this twin's predictions.
-    """
-    if config.champion.refit_on == "train":
-        return champion_model
-    logger.info("Fitting a train-only twin of %s on %d rows for calibration and threshold", selection["champion"],
-                len(train_split))
-    return champion_blueprint(selection, tuned, config, spec).fit(train_split, train_split[spec.target_column])
-
-
-def fingerprint_data(train_split: pd.DataFrame, validation_split: pd.DataFrame) -> str:
-    """Return a SHA-256 of the rows the models learned from (train and validation splits)."""
-    digest = hashlib.sha256()
-    for frame in (train_split, validation_split):
-        digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
-        digest.update(",".join(frame.columns).encode())
-    return digest.hexdigest()
 
 INTERPRETABILITY = {
     "prior": "trivial",
@@ -458,21 +412,17 @@ def build_experiment_record(leaderboard: pd.DataFrame, fold_metrics: pd.DataFram
     }
 
 
-def register_champion(champion_model: BaseEstimator, selection: dict[str, Any], leaderboard: pd.DataFrame,
-                      fingerprint: str, spec: ProblemSpec) -> dict[str, Any]:
-    """Return the registry entry that records and promotes the new champion (threshold 0.5 until evaluation sets one)."""
+def build_candidate(champion_model: BaseEstimator, selection: dict[str, Any], leaderboard: pd.DataFrame,
+                    train_split: pd.DataFrame, fills: dict[str, object], fingerprint: str, limits: InputLimits,
+                    spec: ProblemSpec) -> ReleaseCandidate:
+    """Return the champion as a registry candidate: uncalibrated, threshold 0.5, never promoted (a release decides)."""
     row = leaderboard.set_index("model").loc[selection["champion"]]
-    metrics = {c.removesuffix("_mean"): float(row[c]) for c in row.index if c.endswith("_mean")}
-    return {
-        "model": ScoringModel(champion_model, threshold=0.5, description=selection["champion"]),
-        "metadata": {
-            "model": selection["champion"],
-            "stage": "selected",
-            "threshold": 0.5,
-            "cv_metrics": metrics,
-            "data_fingerprint": fingerprint,
-            "feature_columns": spec.model_columns(),
-        },
-        "promote": True,
-        "reason": f"modeling: best eligible by CV {selection['primary_metric']} = {selection['cv_score']:.4f}",
-    }
+    return ReleaseCandidate(
+        bundle=ModelBundle(recipe=build_recipe(train_split, fills, spec, limits),
+                           model=ScoringModel(champion_model, threshold=0.5, description=selection["champion"])),
+        info=ReleaseInfo(problem=spec.name, model=selection["champion"], stage="candidate",
+                         description=f"best eligible by CV {selection['primary_metric']} = {selection['cv_score']:.4f}; "
+                                     "uncalibrated, threshold 0.5 until a release sets them",
+                         data_fingerprint=fingerprint, metrics_source="cross-validation on the train split",
+                         metrics={c.removesuffix("_mean"): float(row[c]) for c in row.index if c.endswith("_mean")}),
+    )

@@ -1,10 +1,12 @@
-"""splits -> sanity check -> tuning -> CV leaderboard (+ ensemble) -> champion, rationale, experiment log, registry.
+"""splits -> sanity check -> tuning -> CV leaderboard (+ ensemble) -> champion, rationale, experiment log,
+and the champion registered as a candidate (never promoted: only a release that passes the gate is).
 
 The test split is never an input of this pipeline.
 """
 
 from kedro.pipeline import Node, Pipeline
 
+from ml_lifecycle.model_recipe import fingerprint_data
 from ml_lifecycle.pipelines.modeling import nodes
 
 SPLITS = ["train_split", "validation_split"]
@@ -15,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     """Create the modeling pipeline."""
     return Pipeline(
         [
+            Node(nodes.fit_baselines, ["train_split", *CONFIG], "baseline_models", name="fit_baselines"),
             Node(nodes.check_small_batch_overfit, ["train_split", *CONFIG], "sanity_checks", name="check_small_batch_overfit"),
             Node(nodes.tune_candidates, [*SPLITS, *CONFIG], "tuning_results", name="tune_candidates"),
             Node(nodes.cross_validate_models, ["train_split", "tuning_results", *CONFIG],
@@ -31,11 +34,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(nodes.write_selection_rationale, ["leaderboard", "champion_selection", "ensemble_members", "sanity_checks", "tuning_results",
                   "params:modeling"],
                  "champion_rationale", name="write_selection_rationale"),
-            Node(nodes.fingerprint_data, SPLITS, "data_fingerprint", name="fingerprint_data"),
+            Node(fingerprint_data, SPLITS, "data_fingerprint", name="fingerprint_data"),
             Node(nodes.build_experiment_record,
                  ["leaderboard", "cv_fold_metrics", "training_curves", "tuning_results", "champion_selection", "data_fingerprint", *CONFIG],
                  "experiment_log", name="build_experiment_record"),
-            Node(nodes.register_champion, ["champion_model", "champion_selection", "leaderboard", "data_fingerprint", "params:problem"],
-                 "champion_registration", name="register_champion"),
+            Node(nodes.build_candidate,
+                 ["champion_model", "champion_selection", "leaderboard", "train_split", "missing_value_fills", "data_fingerprint",
+                  "params:deployment", "params:problem"],
+                 "candidate_registration", name="register_candidate"),
         ]
     )

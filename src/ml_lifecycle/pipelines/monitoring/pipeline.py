@@ -1,4 +1,4 @@
-"""production batches + champion -> scores -> Evidently reports, explicit tests -> summary, alerts, retrain recommendation.
+"""production batches + deployed champion (the deploy pipeline's, as batch inference and the service score) -> scores -> Evidently reports, explicit tests -> summary, alerts, retrain recommendation.
 
 Batch sources: simulated scenarios cut from the test file, files dropped into the production
 folder, and the prediction service's request log. A further source (standardised rows with the
@@ -7,7 +7,6 @@ batch columns) is one more input of `prepare_production_batches`.
 
 from kedro.pipeline import Node, Pipeline
 
-from ml_lifecycle.pipelines.inference import create_pipeline as inference_pipeline
 from ml_lifecycle.pipelines.monitoring import nodes
 
 CONFIG = ["params:monitoring", "params:problem"]
@@ -15,10 +14,7 @@ CONFIG = ["params:monitoring", "params:problem"]
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Create the monitoring pipeline."""
-    # Score with the champion exactly as batch inference and the service deploy it: the same node,
-    # which Kedro counts once when both pipelines run together.
-    deploy = inference_pipeline().only_nodes("deploy_champion")
-    return deploy + Pipeline(
+    return Pipeline(
         [
             Node(nodes.simulate_production_batches, ["validated_rows", *CONFIG], "simulated_batches",
                  name="simulate_production_batches"),

@@ -1,4 +1,4 @@
-"""Champion-challenger retraining: train on train + labelled recent rows, compare on held-out recent rows, decide."""
+"""Champion-challenger retraining: train on train + labelled recent rows, compare on held-out recent rows; the release gate decides."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
+from sklearn.base import BaseEstimator
 
 from ml_lifecycle.deployment import DeployedModel
 from ml_lifecycle.estimators import ScoringModel
 from ml_lifecycle.metrics import METRICS, score_all, threshold_metrics
+from ml_lifecycle.model_recipe import fit_blueprint, refit_rows
+from ml_lifecycle.modeling_config import ModelingConfig
+from ml_lifecycle.registry import RegistryEvent, ReleaseContext
 from ml_lifecycle.rows import DataValidationError
 from ml_lifecycle.spec import ProblemSpec, StrictModel
 
@@ -74,7 +78,10 @@ def _scores(y: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[
 
 def compare_on_recent_holdout(incumbent: DeployedModel, challenger: ScoringModel, holdout: pd.DataFrame,
                               recent_training_rows: pd.DataFrame, spec: ProblemSpec, config: RetrainingConfig) -> dict[str, Any]:
-    """Return both models' metrics on the same held-out recent rows and whether the challenger wins by the margin."""
+    """Return both models' metrics on the same held-out recent rows and whether the challenger wins by the margin.
+
+    Recorded with the challenger; whether it is promoted is the release gate's decision on the frozen holdout.
+    """
     y = holdout[spec.target_column].to_numpy()
     champion_scores = _scores(y, incumbent.probabilities(holdout), incumbent.threshold)
     challenger_scores = _scores(y, challenger.predict_proba(holdout)[:, 1], challenger.threshold)
@@ -82,11 +89,11 @@ def compare_on_recent_holdout(incumbent: DeployedModel, challenger: ScoringModel
     champion_value, challenger_value = champion_scores[metric.name], challenger_scores[metric.name]
     gain = (challenger_value - champion_value) if metric.greater_is_better else (champion_value - challenger_value)
     enough = len(holdout) >= config.min_holdout_rows and len(np.unique(y)) == 2
-    promote = bool(enough and gain > 0 and gain >= config.min_improvement)
+    wins = bool(enough and gain > 0 and gain >= config.min_improvement)
     if not enough:
         why = f"only {len(holdout)} held-out row(s) or one class; at least {config.min_holdout_rows} with both classes are needed"
     else:
-        verdict = "wins" if promote else "does not win"
+        verdict = "wins" if wins else "does not win"
         why = (f"challenger {metric.name} {challenger_value:.4f} vs champion {incumbent.version} {champion_value:.4f} on "
                f"{len(holdout)} held-out recent rows: {verdict} (gain {gain:+.4f}, margin {config.min_improvement})")
     return {
@@ -95,7 +102,7 @@ def compare_on_recent_holdout(incumbent: DeployedModel, challenger: ScoringModel
         "primary_metric": metric.name,
         "min_improvement": config.min_improvement,
         "gain": round(float(gain), 6),
-        "promote": promote,
+        "wins_on_recent_rows": wins,
         "reason": why,
         "holdout_rows": len(holdout),
         "holdout_from": str(holdout[RECEIVED_AT].min()),
@@ -107,38 +114,34 @@ def compare_on_recent_holdout(incumbent: DeployedModel, challenger: ScoringModel
     }
 
 
-def register_challenger(challenger: ScoringModel, decision: dict[str, Any], incumbent: DeployedModel,
-                        champion_selection: dict[str, Any], spec: ProblemSpec) -> dict[str, Any]:
-    """Return the registry entry of the challenger: always registered (for shadowing), promoted only if it won."""
-    return {
-        "model": challenger,
-        "metadata": {
-            "model": champion_selection["champion"],
-            "stage": "retrained",
-            "description": challenger.description,
-            "threshold": challenger.threshold,
-            # deploy_champion checked the incumbent against the current splits, which the challenger was trained on
-            "data_fingerprint": incumbent.metadata["data_fingerprint"],
-            "feature_columns": spec.model_columns(),
-            "retraining": decision,
-        },
-        "promote": decision["promote"],
-        "reason": f"retraining: {decision['reason']}",
-    }
+def fit_challenger(retraining_rows: pd.DataFrame, validation_split: pd.DataFrame, selection: dict[str, Any],
+                   tuned: dict[str, Any], modeling: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
+    """Return the champion's recipe refitted on train + recent labelled rows (+ validation when `refit_on` says so)."""
+    return fit_blueprint(refit_rows(retraining_rows, validation_split, modeling), selection, tuned, modeling, spec)
 
 
-def build_index_section(decision: dict[str, Any]) -> dict[str, Any]:
+def describe_challenger_release(recent_training_rows: pd.DataFrame, incumbent: DeployedModel) -> ReleaseContext:
+    """Return why retraining releases the challenger, for the registry's record."""
+    return ReleaseContext(stage="retrained",
+                          reason=f"retraining: challenger of {incumbent.version}, refitted with {len(recent_training_rows)} "
+                                 "labelled recent rows",
+                          details={"incumbent": incumbent.version, "recent_training_rows": len(recent_training_rows)})
+
+
+def build_index_section(decision: dict[str, Any], promotion: RegistryEvent) -> dict[str, Any]:
     """Return the retraining section of `data/08_reporting/index.html`: the last champion-challenger decision."""
     metric = decision["primary_metric"]
+    verdict = promotion.verdict.summary() if promotion.verdict else "no verdict"
     return {
         "title": "Retraining (champion vs challenger)",
         "updated": decision["decided_at"],
         "headline": {
-            "decision": "promoted" if decision["promote"] else "kept champion",
+            "decision": f"{promotion.version} promoted" if promotion.event == "promoted" else f"{promotion.version} blocked",
+            "gate": verdict,
             f"champion {metric}": f"{decision['champion_metrics'][metric]:.4f}",
             f"challenger {metric}": f"{decision['challenger_metrics'][metric]:.4f}",
             "held-out recent rows": decision["holdout_rows"],
         },
         "links": [],
-        "notes": [decision["reason"]],
+        "notes": [decision["reason"], f"Release gate on the frozen holdout: {verdict}."],
     }

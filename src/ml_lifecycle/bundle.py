@@ -1,0 +1,135 @@
+"""The model bundle: everything one registry version needs to score raw rows, in one artifact.
+
+A bundle holds the row-preparation recipe learned on the version's own training rows
+(missing-value fills and flags, known categories, the input schema with types and bounds), the
+fitted model with its calibration, the decision threshold and the abstain band. Batch inference,
+the service, monitoring and retraining score through a bundle and read nothing else, so any
+registered version can be served, or rolled back to, whatever the current splits are.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from importlib.metadata import version as installed_version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from ml_lifecycle import rows
+from ml_lifecycle.estimators import ScoringModel
+from ml_lifecycle.spec import MissingPolicy, ProblemSpec, StrictModel
+
+SAMPLE_ROWS = 32  # training rows kept in the bundle: the service's example and the array-scoring check
+LIBRARIES = ("scikit-learn", "catboost", "pandas", "numpy")
+
+
+class BundleError(ValueError):
+    """A bundle cannot be built, loaded or served; the message names the file or field and what differs."""
+
+
+class Bounds(StrictModel):
+    """Inclusive limits of a numeric feature; a value outside is impossible, not merely unusual."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class InputLimits(StrictModel):
+    """Input rules shared by batch inference and the service (`parameters_deployment.yml`, key `deployment`)."""
+
+    feature_bounds: dict[str, Bounds] = Field(
+        default_factory=dict, description="Numeric feature -> impossible values, refused (service) or rejected (batch)."
+    )
+    max_text_length: int = Field(default=200, gt=0, description="Longest accepted categorical value.")
+
+    def check_against(self, spec: ProblemSpec) -> None:
+        """Raise naming any bounded column that is not a numeric feature of the spec."""
+        unknown = [c for c in self.feature_bounds if c not in spec.numeric_features]
+        if unknown:
+            raise BundleError(
+                f"deployment.feature_bounds names {unknown}, which are not numeric features {spec.numeric_features}"
+            )
+
+
+class InputSchema(StrictModel):
+    """The rows a bundle accepts and how it prepares them: feature types, missing-value policies, model columns, limits."""
+
+    numeric_features: list[str]
+    categorical_features: list[str]
+    missing_policies: dict[str, MissingPolicy]
+    model_columns: list[str]
+    limits: InputLimits
+
+    @classmethod
+    def of(cls, spec: ProblemSpec, limits: InputLimits) -> InputSchema:
+        """Return the schema the spec declares, with the given input limits."""
+        return cls(numeric_features=spec.numeric_features, categorical_features=spec.categorical_features,
+                   missing_policies={c: spec.missing_policy(c) for c in spec.features},
+                   model_columns=spec.model_columns(), limits=limits)
+
+    def differences(self, spec: ProblemSpec) -> list[str]:
+        """Return how the current problem spec prepares rows differently from this schema ([] when it does not)."""
+        current = InputSchema.of(spec, self.limits)
+        return [f"{field}: bundle {getattr(self, field)} vs problem spec {getattr(current, field)}"
+                for field in ("numeric_features", "categorical_features", "missing_policies", "model_columns")
+                if getattr(self, field) != getattr(current, field)]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Row preparation learned on a version's own training rows."""
+
+    schema: InputSchema
+    fills: dict[str, object]
+    categories: dict[str, frozenset[str]]
+    sample_rows: pd.DataFrame  # a few prepared training rows, in model-column order
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """One registry version's artifact: recipe, calibrated model, threshold and abstain band."""
+
+    recipe: Recipe
+    model: ScoringModel
+    abstain_band: tuple[float, float] | None = None
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold stored with the model."""
+        return float(self.model.threshold)
+
+    def model_rows(self, typed: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
+        """Return typed raw rows prepared as this version's training rows were (its fills and flags)."""
+        return rows.apply_missing_value_fills(typed, self.recipe.fills, spec)
+
+    def probabilities(self, model_rows: pd.DataFrame) -> np.ndarray:
+        """Return the positive-class probability of each prepared row."""
+        return self.model.predict_proba(model_rows)[:, 1]
+
+
+def build_recipe(train_split: pd.DataFrame, fills: dict[str, object], spec: ProblemSpec, limits: InputLimits) -> Recipe:
+    """Return the recipe of rows prepared like `train_split`: its fills, its categories, the spec's schema and limits."""
+    categories = {c: frozenset(train_split[c].dropna().astype("str")) for c in spec.categorical_features}
+    return Recipe(schema=InputSchema.of(spec, limits), fills=dict(fills), categories=categories,
+                  sample_rows=train_split[spec.model_columns()].iloc[:SAMPLE_ROWS].reset_index(drop=True))
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of Python (major.minor) and of the libraries a pickled bundle depends on."""
+    return {"python": ".".join(platform.python_version_tuple()[:2]), **{name: installed_version(name) for name in LIBRARIES}}
+
+
+def library_mismatches(recorded: dict[str, Any]) -> list[str]:
+    """Return 'name recorded X, installed Y' for each library whose installed version differs from `recorded`."""
+    installed = library_versions()
+    return [f"{name} recorded {recorded.get(name)}, installed {installed[name]}"
+            for name in installed if recorded.get(name) != installed[name]]
