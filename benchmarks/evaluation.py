@@ -52,6 +52,8 @@ def main() -> None:
         summary = project_catalog(project, env=args.env).load("evaluation_summary")
         test, gap = summary["test"], summary["largest_fairness_gap"]
         print(f"released {summary['description']}")
+        release = summary["release"]
+        print(f"registry {release['version']} {release['decision']}: release gate {release['gate']}")
         print(f"test ({summary['test_rows']} rows): " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
         if summary["best_baseline"]:
             print("best baseline: " + ", ".join(f"{k} {v}" for k, v in summary["best_baseline"].items()))

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from ml_lifecycle import evidently_glue  # noqa: E402
 from ml_lifecycle import rows as row_steps  # noqa: E402
 from ml_lifecycle.deployment import deploy  # noqa: E402
-from ml_lifecycle.pipelines.monitoring import nodes  # noqa: E402
+from ml_lifecycle.pipelines.monitoring import checks  # noqa: E402
 from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig  # noqa: E402
 from ml_lifecycle.spec import ProblemSpec  # noqa: E402
 from tests.conftest import project_catalog  # noqa: E402
@@ -49,9 +49,9 @@ def measure(rows: int, env: str, project: Path) -> dict[str, float]:
     batch = pool.sample(n=rows, replace=True, random_state=spec.seed).drop(columns=row_steps.SOURCE_COLUMN)
     batch = batch.reset_index(drop=True).assign(batch="benchmark", source="benchmark", scenario="clean", scenario_detail="",
                                                  batch_time=None, labelled=True)
-    scored = nodes.score_reference(batch, champion, spec)
-    reference = nodes.score_reference(catalog.load("monitoring_reference"), champion, spec)
-    nodes._batch_report(scored.head(500), reference, champion, config, spec)  # warm-up: imports and first-call costs
+    scored = checks.score_reference(batch, champion, spec)
+    reference = checks.score_reference(catalog.load("monitoring_reference"), champion, spec)
+    checks._batch_report(scored.head(500), reference, champion, config, spec)  # warm-up: imports and first-call costs
 
     process, peak, done = psutil.Process(), [0], threading.Event()
 
@@ -64,7 +64,7 @@ def measure(rows: int, env: str, project: Path) -> dict[str, float]:
     sampler = threading.Thread(target=sample)
     sampler.start()
     start = time.perf_counter()
-    snapshot, _ = nodes._batch_report(scored, reference, champion, config, spec)
+    snapshot, _ = checks._batch_report(scored, reference, champion, config, spec)
     evidently_glue.snapshot_html(snapshot)
     evidently_glue.snapshot_json(snapshot)
     seconds = time.perf_counter() - start

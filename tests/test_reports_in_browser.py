@@ -104,6 +104,8 @@ def test_kedro_viz_static_site_shows_the_lifecycle_pipelines(viz_site, browser):
     screenshot(page, "kedro_viz")
     served = page.evaluate("fetch('api/main').then(r => r.json()).then(d => d.pipelines.map(p => p.id))")
     assert set(LIFECYCLE_ORDER) <= set(served)
+    groups = page.evaluate("fetch('api/main').then(r => r.json()).then(d => Object.keys(d.modular_pipelines))")
+    assert {"evaluation", "deploy"} <= set(groups)  # the release and deploy steps, each a collapsible group
     # kedro-viz logs failed fetches of web fonts and of optional deploy metadata on an offline
     # machine; what must not happen is an uncaught JavaScript error.
     assert not [e for e in errors if e.startswith("uncaught")], errors

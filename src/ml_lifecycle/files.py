@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import tempfile
 from importlib import import_module
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
-from kedro.io import AbstractDataset
+from kedro.io import AbstractDataset, AbstractVersionedDataset, Version
+from kedro_datasets._typing import JSONPreview
 from pydantic import BaseModel
 
 
@@ -48,23 +49,27 @@ class AtomicCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         atomic_write(self._filepath, data.to_csv(index=False).encode())
 
 
-class TypedJSONDataset(AbstractDataset[BaseModel, BaseModel]):
-    """A pydantic model saved as JSON in one step and validated back on load, so a misspelt key fails loudly."""
+class TypedJSONDataset(AbstractVersionedDataset[BaseModel, BaseModel]):
+    """A pydantic model saved as JSON in one step (versioned or not) and validated back on load: a misspelt key fails loudly."""
 
-    def __init__(self, filepath: str, model: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
+    def __init__(self, filepath: str, model: str, version: Version | None = None, metadata: dict[str, Any] | None = None) -> None:
+        super().__init__(PurePosixPath(filepath), version)
         module, _, name = model.rpartition(".")
         self._model: type[BaseModel] = getattr(import_module(module), name)
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "model": self._model.__name__}
+        return {"filepath": str(self._filepath), "model": self._model.__name__, "version": self._version}
 
     def _exists(self) -> bool:
-        return self._filepath.exists()
+        return Path(self._get_load_path()).exists()
 
     def _load(self) -> BaseModel:
-        return self._model.model_validate_json(self._filepath.read_bytes())
+        return self._model.model_validate_json(Path(self._get_load_path()).read_bytes())
 
     def _save(self, data: BaseModel) -> None:
-        atomic_write(self._filepath, self._model.model_validate(data).model_dump_json(indent=2).encode())
+        atomic_write(Path(self._get_save_path()), self._model.model_validate(data).model_dump_json(indent=2).encode())
+
+    def preview(self) -> JSONPreview:
+        """Return the saved JSON for kedro-viz's preview panel."""
+        return JSONPreview(Path(self._get_load_path()).read_text())

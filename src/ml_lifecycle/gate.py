@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from ml_lifecycle.metrics import METRICS, expected_calibration_error
+from ml_lifecycle.metrics import METRICS, MetricName, expected_calibration_error
 from ml_lifecycle.spec import StrictModel
 
 Severity = Literal["block", "warn"]
@@ -41,17 +41,11 @@ class CalibrationRule(Rule):
 class ComparisonRule(Rule):
     """Beat the incumbent (or, with none, every baseline) on `metric` by `margin`, at the lower end of a paired bootstrap interval."""
 
-    metric: str = "log_loss"
+    metric: MetricName = "log_loss"
     margin: float = Field(default=0.0, ge=0, description="The interval's lower end of the gain must be above this.")
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     resamples: int = Field(default=500, ge=50)
 
-    @field_validator("metric")
-    @classmethod
-    def _known_metric(cls, name: str) -> str:
-        if name not in METRICS:
-            raise ValueError(f"unknown metric {name!r}; known: {sorted(METRICS)}")
-        return name
 
 
 class GateConfig(StrictModel):
@@ -129,6 +123,11 @@ def comparison_result(name: str, rule: ComparisonRule, gains: dict[str, tuple[fl
     return RuleResult(rule=name, severity=rule.severity, passed=low > rule.margin, value=low, limit=rule.margin,
                       detail=f"{rule.metric} on the frozen holdout, {rule.confidence:.0%} paired bootstrap interval "
                              f"({rule.resamples} resamples): {described}")
+
+
+def incomparable_result(name: str, rule: ComparisonRule, detail: str) -> RuleResult:
+    """Return the comparison rule failed because the reference cannot be scored on the holdout, saying why."""
+    return RuleResult(rule=name, severity=rule.severity, passed=False, limit=rule.margin, detail=detail)
 
 
 def count_result(name: str, rule: Rule, failures: list[str], what: str) -> RuleResult:

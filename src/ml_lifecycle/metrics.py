@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Annotated
 
 import numpy as np
+from pydantic import AfterValidator
 from sklearn import metrics as skm
 
 
@@ -49,6 +51,16 @@ METRICS: dict[str, Metric] = {
         Metric("recall", _at_half(partial(skm.recall_score, zero_division=0)), True),
     )
 }
+
+
+def known_metric(name: str) -> str:
+    """Return `name` if it is a metric of METRICS; raise naming the known ones otherwise."""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; known: {sorted(METRICS)}")
+    return name
+
+
+MetricName = Annotated[str, AfterValidator(known_metric)]
 
 
 def score_all(y_true: np.ndarray, proba: np.ndarray, names: list[str] | None = None) -> dict[str, float]:

@@ -7,13 +7,12 @@ reads the same outputs to report them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score
 
+from ml_lifecycle.artifacts import ThresholdChoice
 from ml_lifecycle.evaluation_config import EvaluationConfig, ThresholdConfig
 from ml_lifecycle.metrics import METRICS, decision_curve, threshold_metrics
 from ml_lifecycle.spec import ProblemSpec
@@ -48,13 +47,13 @@ def best_threshold(curve: pd.DataFrame, settings: ThresholdConfig) -> float:
     return float(curve.loc[best, "threshold"])
 
 
-def describe_objective(choice: dict[str, Any]) -> str:
+def describe_objective(choice: ThresholdChoice) -> str:
     """Return the threshold objective in words, e.g. 'maximum F-beta (beta 1.0)'."""
-    if choice["objective"] == "max_fbeta":
-        return f"maximum F-beta (beta {choice['beta']:g}) on the validation split"
-    costs = choice["costs"]
-    return (f"minimum expected cost (false positive {costs['false_positive']:g}, "
-            f"false negative {costs['false_negative']:g}) on the validation split")
+    if choice.objective == "max_fbeta":
+        return f"maximum F-beta (beta {choice.beta:g}) on the validation split"
+    costs = choice.costs
+    return (f"minimum expected cost (false positive {costs.false_positive:g}, "
+            f"false negative {costs.false_negative:g}) on the validation split")
 
 
 def chosen_calibration(calibration_comparison: pd.DataFrame) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from ml_lifecycle.artifacts import ChampionSelection
 from ml_lifecycle.estimators import (
     SoftVotingEnsemble,
     build_model,
@@ -38,7 +39,7 @@ def configured_model(config: ModelConfig, spec: ProblemSpec, params: dict[str, A
     return build_model(config.estimator, _seeded_params(config, chosen, spec.seed), config.encoding, spec)
 
 
-def champion_blueprint(selection: dict[str, Any], tuned: dict[str, Any], config: ModelingConfig,
+def champion_blueprint(selection: ChampionSelection, tuned: dict[str, Any], config: ModelingConfig,
                        spec: ProblemSpec) -> BaseEstimator:
     """Return the selected champion unfitted: its recipe with the tuned settings, or the ensemble of its members."""
     models = config.models()
@@ -46,9 +47,9 @@ def champion_blueprint(selection: dict[str, Any], tuned: dict[str, Any], config:
     def tuned_model(name: str) -> BaseEstimator:
         return configured_model(models[name][1], spec, tuned.get(name, {}).get("best_params"))
 
-    if selection["champion"] == "ensemble":
-        return SoftVotingEnsemble([(m, tuned_model(m)) for m in selection["ensemble_members"]])
-    return tuned_model(selection["champion"])
+    if selection.champion == "ensemble":
+        return SoftVotingEnsemble([(m, tuned_model(m)) for m in selection.ensemble_members])
+    return tuned_model(selection.champion)
 
 
 def refit_rows(train_rows: pd.DataFrame, validation_split: pd.DataFrame, config: ModelingConfig) -> pd.DataFrame:
@@ -58,10 +59,10 @@ def refit_rows(train_rows: pd.DataFrame, validation_split: pd.DataFrame, config:
     return train_rows
 
 
-def fit_blueprint(rows: pd.DataFrame, selection: dict[str, Any], tuned: dict[str, Any], config: ModelingConfig,
+def fit_blueprint(rows: pd.DataFrame, selection: ChampionSelection, tuned: dict[str, Any], config: ModelingConfig,
                   spec: ProblemSpec) -> BaseEstimator:
     """Return the selected champion fitted on `rows` (preprocessing inside; early-stopped models keep their iterations)."""
-    logger.info("Fitting %s on %d rows", selection["champion"], len(rows))
+    logger.info("Fitting %s on %d rows", selection.champion, len(rows))
     return champion_blueprint(selection, tuned, config, spec).fit(rows, rows[spec.target_column])
 
 

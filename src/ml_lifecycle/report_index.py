@@ -1,54 +1,50 @@
 """`data/08_reporting/index.html`: one page linking every current report, with headline numbers.
 
-Each pipeline saves its own section (title, headline numbers, links) through a
+Each pipeline saves its own typed section (title, headline numbers, notes, links) through a
 `ReportIndexDataset`; the dataset keeps the sections in `index_sections.json` and re-renders
-the page from all of them, so the page always shows the latest of every pipeline.
+the page (template `index.html.j2`) from all of them, so it always shows the latest of every pipeline.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset
+from pydantic import Field
 
 from ml_lifecycle.files import atomic_write
+from ml_lifecycle.pages import render
+from ml_lifecycle.spec import StrictModel
 
-ORDER = ["data_processing", "modeling", "evaluation", "monitoring", "deployment"]
-
-
-def render_index(sections: dict[str, dict[str, Any]]) -> str:
-    """Return the index page for sections of the form {title, updated, headline: {k: v}, links: [{label, href}]}."""
-    parts = []
-    for key in sorted(sections, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER)):
-        section = sections[key]
-        numbers = "".join(
-            f'<div class="num"><span class="value">{html.escape(str(v))}</span><span class="label">{html.escape(k)}</span></div>'
-            for k, v in section.get("headline", {}).items()
-        )
-        links = "".join(f'<li><a href="{html.escape(link["href"])}">{html.escape(link["label"])}</a></li>'
-                        for link in section.get("links", []))
-        notes = "".join(f"<p>{html.escape(n)}</p>" for n in section.get("notes", []))
-        parts.append(f'<section id="{html.escape(key)}"><h2>{html.escape(section["title"])}</h2>'
-                     f'<p class="updated">updated {html.escape(section.get("updated", ""))}</p>'
-                     f'<div class="nums">{numbers}</div>{notes}<ul>{links}</ul></section>')
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ML Lifecycle reports</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}}
-section{{border-top:1px solid #ddd;padding:0.5rem 0 1rem}} .updated{{color:#777;font-size:0.85rem}}
-.nums{{display:flex;flex-wrap:wrap;gap:1rem}} .num{{background:#f4f6fa;border-radius:6px;padding:0.6rem 1rem;min-width:9rem}}
-.value{{display:block;font-size:1.4rem;font-weight:600}} .label{{color:#555;font-size:0.85rem}}
-</style></head><body><h1>ML Lifecycle reports</h1>
-<p>The latest outputs of each pipeline. Re-run a pipeline to refresh its section.</p>
-{''.join(parts) or '<p>No reports yet: run <code>make run</code>.</p>'}
-</body></html>
-"""
+ORDER = ["data_processing", "modeling", "evaluation", "monitoring", "deployment", "retraining"]
 
 
-class ReportIndexDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
+class Link(StrictModel):
+    """A link from the index page, relative to the reporting folder."""
+
+    label: str
+    href: str
+
+
+class IndexSection(StrictModel):
+    """One pipeline's part of the index page."""
+
+    title: str
+    updated: str
+    headline: dict[str, str | int | float] = Field(default_factory=dict, description="Label -> headline number.")
+    links: list[Link] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def render_index(sections: dict[str, IndexSection]) -> str:
+    """Return the index page of `sections`, in lifecycle order."""
+    ordered = sorted(sections.items(), key=lambda item: ORDER.index(item[0]) if item[0] in ORDER else len(ORDER))
+    return render("index.html.j2", sections=ordered)
+
+
+class ReportIndexDataset(AbstractDataset[IndexSection, dict[str, IndexSection]]):
     """Save one pipeline's section of the report index; load all sections."""
 
     def __init__(self, path: str, section: str, metadata: dict[str, Any] | None = None) -> None:
@@ -66,10 +62,12 @@ class ReportIndexDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
     def _exists(self) -> bool:
         return self._sections_path.exists()
 
-    def _load(self) -> dict[str, Any]:
-        return json.loads(self._sections_path.read_text()) if self._sections_path.exists() else {}
+    def _load(self) -> dict[str, IndexSection]:
+        if not self._sections_path.exists():
+            return {}
+        return {key: IndexSection.model_validate(value) for key, value in json.loads(self._sections_path.read_text()).items()}
 
-    def _save(self, section: dict[str, Any]) -> None:
-        sections = self._load() | {self._section: section}
-        atomic_write(self._sections_path, json.dumps(sections, indent=2, default=str).encode())
+    def _save(self, section: IndexSection) -> None:
+        sections = self._load() | {self._section: IndexSection.model_validate(section)}
+        atomic_write(self._sections_path, json.dumps({k: v.model_dump() for k, v in sections.items()}, indent=2).encode())
         atomic_write(self._folder / "index.html", render_index(sections).encode())

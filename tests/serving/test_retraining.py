@@ -69,4 +69,7 @@ def test_poisoned_feedback_cannot_get_a_retrained_model_promoted(
     beats = next(r for r in verdict.rules if r.rule == "beats the incumbent")
     assert not beats.passed and "frozen holdout" in beats.detail
     assert after.champion == before.champion and after.history[-1].event == "blocked"
+    assert service.post("/admin/reload").json()["champion"] == before.champion  # the incumbent still answers
+    answer = service.post("/predict", json=as_records(batch.iloc[:1], spec)[0]).json()
+    assert answer["model_version"] == before.champion
     restore(deployed_project, before, after)

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_lifecycle.evaluation_config import EvaluationConfig
+from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
+from ml_lifecycle.evaluation_config import Costs, EvaluationConfig
 from ml_lifecycle.spec import ProblemSpec
 
 PROBLEM: dict[str, Any] = {
@@ -58,3 +59,17 @@ def rows(n: int, seed: int, leak: bool = False) -> pd.DataFrame:
     if leak:
         frame.insert(2, "label_copy", label.astype(float))
     return frame
+
+
+def selection(champion: str, members: list[str] | None = None, refit_on: str = "train") -> ChampionSelection:
+    """Return a champion selection of `champion` (an ensemble of `members` when given)."""
+    return ChampionSelection(champion=champion, role="candidate", ensemble_members=members or [], runner_up=None,
+                             primary_metric="log_loss", cv_score=0.5, refit_on=refit_on, no_candidate_qualified=False,
+                             not_chosen={})
+
+
+def threshold_choice(threshold: float) -> ThresholdChoice:
+    """Return a threshold choice at `threshold` (maximum F1, no calibration)."""
+    return ThresholdChoice(threshold=threshold, objective="max_fbeta", beta=1.0, costs=Costs(), calibration="none",
+                           validation_fbeta=0.5, validation_expected_cost=0.5, validation_positive_rate=0.5,
+                           cost_optimal_if_calibrated=0.5)

@@ -14,7 +14,8 @@ from ml_lifecycle import model_checks as checks
 from ml_lifecycle.estimators import CalibratedModel, SoftVotingEnsemble, build_model
 from ml_lifecycle.evaluation_config import ThresholdConfig
 from ml_lifecycle.pipelines.evaluation import nodes
-from ml_lifecycle.pipelines.release import nodes as release
+from ml_lifecycle.pipelines.release import calibration as calibration_steps
+from ml_lifecycle.pipelines.release import checks as checks_steps
 from ml_lifecycle.spec import ProblemSpec
 
 from . import synthetic
@@ -81,13 +82,13 @@ COPIES_SPEC = ProblemSpec.model_validate(synthetic.PROBLEM | {"numeric_features"
 def test_cross_fitted_calibration_fixes_an_overconfident_model_and_reports_the_raw_scores_exactly():
     train, validation, test = (overconfident_rows(seed) for seed in (1, 2, 3))
     model = fitted(COPIES_SPEC, train, "sklearn.naive_bayes.GaussianNB")
-    table = release.compare_calibrations(model, validation, synthetic.evaluation_config(), COPIES_SPEC).set_index("method")
+    table = calibration_steps.compare_calibrations(model, validation, synthetic.evaluation_config(), COPIES_SPEC).set_index("method")
     raw = model.predict_proba(validation)[:, 1]
     assert table.loc["none", "log_loss"] == pytest.approx(log_loss(validation["label"], np.clip(raw, 1e-15, 1 - 1e-15)))
     chosen = checks.chosen_calibration(table.reset_index())
     assert chosen in ("isotonic", "sigmoid")
     assert table.loc[chosen, "log_loss"] < table.loc["none", "log_loss"]
-    calibrated, calibrated_twin = release.calibrate_model(model, model, validation, table.reset_index(), COPIES_SPEC)
+    calibrated, calibrated_twin = calibration_steps.calibrate_model(model, model, validation, table.reset_index(), COPIES_SPEC)
     assert isinstance(calibrated, CalibratedModel) and calibrated.method == chosen
     assert log_loss(test["label"], calibrated.predict_proba(test)[:, 1]) < log_loss(test["label"], model.predict_proba(test)[:, 1])
     assert np.array_equal(calibrated_twin.predict_proba(test), calibrated.predict_proba(test))
@@ -98,9 +99,9 @@ def test_a_champion_refitted_on_validation_is_calibrated_by_what_its_train_only_
     twin = fitted(COPIES_SPEC, train, "sklearn.naive_bayes.GaussianNB")
     both = pd.concat([train, validation])
     champion = fitted(COPIES_SPEC, both, "sklearn.naive_bayes.GaussianNB")
-    table = release.compare_calibrations(twin, validation, synthetic.evaluation_config(), COPIES_SPEC)
+    table = calibration_steps.compare_calibrations(twin, validation, synthetic.evaluation_config(), COPIES_SPEC)
     method = checks.chosen_calibration(table)
-    calibrated, calibrated_twin = release.calibrate_model(champion, twin, validation, table, COPIES_SPEC)
+    calibrated, calibrated_twin = calibration_steps.calibrate_model(champion, twin, validation, table, COPIES_SPEC)
     # the calibrator is the one scikit-learn fits on the twin's validation scores, applied to the champion's scores
     reference = CalibratedClassifierCV(FrozenEstimator(twin), method=method).fit(validation, validation["label"])
     assert np.allclose(calibrated_twin.predict_proba(test), reference.predict_proba(test))
@@ -114,7 +115,7 @@ def test_cross_fitted_scores_are_those_of_the_calibrator_the_released_model_uses
     model = fitted(spec, synthetic.rows(600, 1))  # a logistic regression: calibrated on its decision function
     validation = synthetic.rows(600, 2)
     config = synthetic.evaluation_config(calibration={"methods": ["sigmoid"], "folds": 3})
-    table = release.compare_calibrations(model, validation, config, spec).set_index("method")
+    table = calibration_steps.compare_calibrations(model, validation, config, spec).set_index("method")
     held_out = np.empty(len(validation))
     folds = StratifiedKFold(3, shuffle=True, random_state=spec.seed)
     for fit_rows, held_rows in folds.split(validation, validation["label"]):
@@ -128,9 +129,9 @@ def test_calibration_is_kept_only_when_it_beats_none_by_the_declared_margin():
     train, validation = overconfident_rows(1), overconfident_rows(2)
     model = fitted(COPIES_SPEC, train, "sklearn.naive_bayes.GaussianNB")
     config = synthetic.evaluation_config(calibration={"min_improvement": 10.0})
-    table = release.compare_calibrations(model, validation, config, COPIES_SPEC)
+    table = calibration_steps.compare_calibrations(model, validation, config, COPIES_SPEC)
     assert checks.chosen_calibration(table) == "none"
-    assert release.calibrate_model(model, model, validation, table, COPIES_SPEC) == (model, model)
+    assert calibration_steps.calibrate_model(model, model, validation, table, COPIES_SPEC) == (model, model)
 
 
 # ---------- confidence and reliability ----------
@@ -145,7 +146,7 @@ def test_confidence_reports_the_share_and_error_rate_inside_the_abstain_band():
     # threshold 0.5, margin 0.1: 0.45 and 0.55 are low-confidence; 0.45 (true 1) is wrong, 0.55 (true 1) right
     frame = predictions([0, 1, 1, 1], [0.05, 0.45, 0.55, 0.95], 0.5)
     config = synthetic.evaluation_config(confidence={"bins": 2, "abstain_margin": 0.1})
-    bins, summary = nodes.analyse_confidence(frame, {"threshold": 0.5}, config, synthetic.spec())
+    bins, summary = nodes.analyse_confidence(frame, synthetic.threshold_choice(0.5), config, synthetic.spec())
     assert summary == {"abstain_band": [0.4, 0.6], "low_confidence_share": 0.5, "low_confidence_error_rate": 0.5,
                        "confident_error_rate": 0.0, "overall_error_rate": 0.25}
     assert bins["bin"].tolist() == ["0.00-0.50", "0.50-1.00"]
@@ -187,7 +188,7 @@ def test_slice_table_gives_the_error_analysis_and_metrics_of_each_slice_ranked_b
 
 def test_fairness_gaps_compare_groups_large_enough_to_judge():
     table = checks.slice_table(SLICE_Y, SLICE_PROBA, SLICE_DECISION, GROUPS, min_size=2)
-    gaps = release.fairness_gaps(table, synthetic.evaluation_config(), synthetic.spec()).iloc[0]
+    gaps = checks_steps.fairness_gaps(table, synthetic.evaluation_config(), synthetic.spec()).iloc[0]
     # a: selection 1/2, TPR 1/2, FPR 1/2, base rate 1/2; b: selection 2/3, TPR 0, FPR 1, base rate 1/3; c left out
     assert gaps["slice_column"] == "group" and gaps["groups_compared"] == 2 and gaps["groups_too_small"] == 1
     assert gaps["demographic_parity_difference"] == pytest.approx(1 / 6)
@@ -224,8 +225,8 @@ def test_a_planted_copy_of_the_target_is_flagged_as_a_leak():
     spec = synthetic.spec(leak=True)
     train, validation, test = (synthetic.rows(600, seed, leak=True) for seed in (1, 2, 3))
     config = synthetic.evaluation_config()
-    importance = release.compute_importance(fitted(spec, train), test, config, spec)
-    leaks = release.check_for_leaks(importance, train, validation, test, config, spec).set_index("feature")
+    importance = checks_steps.compute_importance(fitted(spec, train), test, config, spec)
+    leaks = checks_steps.check_for_leaks(importance, train, validation, test, config, spec).set_index("feature")
     assert leaks["possible_leak"].to_dict() == {"label_copy": True, "signal": False, "noise": False, "group": False}
     assert leaks.loc["label_copy", "single_feature_auc"] == 1.0
     assert "alone reaches ROC AUC 1.000 > 0.9" in leaks.loc["label_copy", "reason"]
@@ -260,7 +261,7 @@ def test_directional_expectations_pass_when_the_model_follows_them_and_fail_when
     config = synthetic.evaluation_config(behaviour=synthetic.EVALUATION["behaviour"] | {"directional": [
         {"feature": "signal", "change": 1.0, "expect": "not_lower"},
         {"feature": "signal", "change": 1.0, "expect": "not_higher"}]})
-    checks = release.run_behavioural_tests(released(spec, train), synthetic.rows(400, 2), config, spec)
+    checks = checks_steps.run_behavioural_tests(released(spec, train), synthetic.rows(400, 2), config, spec)
     directional = checks[checks["kind"] == "directional"]
     assert directional["passed"].tolist() == [True, False]
     assert directional["value"].iloc[0] > 0.05  # the mean probability rises
@@ -272,7 +273,7 @@ def test_invariance_fails_when_the_protected_attribute_drives_the_decision():
     biased_train = fair_train.assign(label=(fair_train["group"] == "a").astype("int8"))
     test = synthetic.rows(400, 2)
     config = synthetic.evaluation_config()
-    fair = release.run_behavioural_tests(released(spec, fair_train), test, config, spec).set_index("kind")
-    biased = release.run_behavioural_tests(released(spec, biased_train), test, config, spec).set_index("kind")
+    fair = checks_steps.run_behavioural_tests(released(spec, fair_train), test, config, spec).set_index("kind")
+    biased = checks_steps.run_behavioural_tests(released(spec, biased_train), test, config, spec).set_index("kind")
     assert fair.loc["invariance", "passed"] and fair.loc["invariance", "value"] <= 0.05
     assert not biased.loc["invariance", "passed"] and biased.loc["invariance", "value"] > 0.9

@@ -13,7 +13,7 @@ from kedro.validation.exceptions import ParameterValidationError
 from ml_lifecycle import model_checks as checks
 from ml_lifecycle.pipeline_registry import compose
 from ml_lifecycle.pipelines.evaluation import create_pipeline
-from ml_lifecycle.pipelines.release import nodes as release
+from ml_lifecycle.pipelines.release import calibration as calibration_steps
 from ml_lifecycle.registry import ModelRegistry
 from ml_lifecycle.report_index import ReportIndexDataset
 from tests.conftest import project_catalog, run_kedro
@@ -57,8 +57,8 @@ def test_the_released_bundle_is_registered_and_promoted_by_the_gate_with_its_thr
     assert promotion.event == "promoted" and promotion.verdict.passed and snapshot.champion == promotion.version
     loaded = registry.load()
     manifest = loaded.manifest
-    assert manifest.stage == "released" and manifest.threshold == choice["threshold"] == loaded.bundle.threshold
-    assert manifest.calibration == choice["calibration"] and manifest.problem == "adult"
+    assert manifest.stage == "released" and manifest.threshold == choice.threshold == loaded.bundle.threshold
+    assert manifest.calibration == choice.calibration and manifest.problem == "adult"
     assert set(manifest.metrics) >= {"roc_auc", "log_loss", "brier"} and manifest.metrics_source.startswith("frozen holdout")
     proba = loaded.bundle.probabilities(test)
     np.testing.assert_array_equal(proba, catalog.load("released_model").predict_proba(test)[:, 1])
@@ -69,10 +69,10 @@ def test_the_threshold_is_the_best_one_on_validation_predictions_of_the_train_on
     catalog = project_catalog(evaluated_project)
     spec, validation, champion = catalog.load("params:problem"), catalog.load("validation_split"), catalog.load("champion_model")
     config = catalog.load("params:evaluation")
-    twin = release.fit_holdout_twin(champion, catalog.load("train_split"), catalog.load("champion_selection"),
+    twin = calibration_steps.fit_holdout_twin(champion, catalog.load("train_split"), catalog.load("champion_selection"),
                                     catalog.load("tuning_results"), catalog.load("params:modeling"), spec)
     assert twin is not champion  # the champion was refitted on train and validation
-    _, calibrated_twin = release.calibrate_model(champion, twin, validation, catalog.load("calibration_comparison"), spec)
+    _, calibrated_twin = calibration_steps.calibrate_model(champion, twin, validation, catalog.load("calibration_comparison"), spec)
     curve = checks.threshold_curve(validation["income"].to_numpy(), calibrated_twin.predict_proba(validation)[:, 1],
                                    config.threshold)
     assert checks.best_threshold(curve, config.threshold) == catalog.load("released_model").threshold
@@ -117,8 +117,8 @@ def test_the_report_holds_every_section_and_chart_and_works_offline(evaluated_pr
 def test_the_index_links_every_evaluation_page_and_shows_the_headline(evaluated_project):
     reporting = evaluated_project / "data/08_reporting"
     section = ReportIndexDataset(str(reporting), "evaluation").load()["evaluation"]
-    assert set(section["headline"]) >= {"release", "test ROC AUC", "test log loss", "threshold", "calibration", "largest fairness gap"}
-    targets = [link["href"].split("#")[0] for link in section["links"]]
+    assert set(section.headline) >= {"release", "test ROC AUC", "test log loss", "threshold", "calibration", "largest fairness gap"}
+    targets = [link.href.split("#")[0] for link in section.links]
     assert [t for t in targets if not (reporting / t).is_file()] == []
     assert "evaluation" in (reporting / "index.html").read_text()
 

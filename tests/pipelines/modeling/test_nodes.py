@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from ml_lifecycle.estimators import RuleClassifier, SoftVotingEnsemble, make_estimator
 from ml_lifecycle.modeling_config import ModelingConfig
-from ml_lifecycle.pipelines.modeling import nodes
-from ml_lifecycle.pipelines.release.nodes import fit_holdout_twin
+from ml_lifecycle.pipelines.modeling import selection
+from ml_lifecycle.pipelines.release.calibration import fit_holdout_twin
 
 from ..evaluation import synthetic
 
@@ -50,7 +50,7 @@ def test_soft_voting_ensemble_averages_member_probabilities():
         ({"candidates": {"tree": TREE | {"params": {"max_depth": -2}}}}, "max_depth"),
         ({"candidates": {"tree": TREE | {"params": {"depht": 3}}}}, "depht"),
         ({"candidates": {"tree": TREE | {"search_space": {"max_depth": [2, "deep"]}}}}, "max_depth"),
-        ({"primary_metric": "auc_roc"}, "unknown primary_metric 'auc_roc'"),
+        ({"primary_metric": "auc_roc"}, "unknown metric 'auc_roc'; known: "),
         ({"cv_foldz": 3}, "cv_foldz"),
     ],
 )
@@ -82,7 +82,7 @@ def test_leaderboard_ranks_by_primary_metric_and_requires_beating_baselines_by_t
         "close": ("candidate", [0.499, 0.499]),
     })
     sanity = pd.DataFrame({"model": ["good", "close"], "train_accuracy": [1.0, 1.0], "sanity_passed": [True, True]})
-    board = nodes.build_leaderboard(folds, sanity, config(champion={"margin_over_baselines": 0.01}))
+    board = selection.build_leaderboard(folds, sanity, config(champion={"margin_over_baselines": 0.01}))
     assert board["model"].tolist() == ["good", "close", "prior"]
     assert board.loc[0, "log_loss_mean"] == pytest.approx(0.31)
     assert board.loc[0, "log_loss_std"] == pytest.approx(np.std([0.30, 0.32], ddof=1))
@@ -92,18 +92,18 @@ def test_leaderboard_ranks_by_primary_metric_and_requires_beating_baselines_by_t
 def test_a_candidate_failing_the_sanity_check_is_not_eligible():
     folds = _fold_table({"prior": ("baseline", [0.5]), "broken": ("candidate", [0.3])})
     sanity = pd.DataFrame({"model": ["broken"], "train_accuracy": [0.6], "sanity_passed": [False]})
-    board = nodes.build_leaderboard(folds, sanity, config())
+    board = selection.build_leaderboard(folds, sanity, config())
     assert not board.set_index("model").loc["broken", "eligible"]
 
 
 def test_without_an_eligible_candidate_the_best_baseline_is_kept_and_said_so():
     folds = _fold_table({"prior": ("baseline", [0.5]), "rule": ("baseline", [0.4]), "weak": ("candidate", [0.45])})
     sanity = pd.DataFrame({"model": ["weak"], "train_accuracy": [1.0], "sanity_passed": [True]})
-    board = nodes.build_leaderboard(folds, sanity, config())
-    selection = nodes.select_champion(board, [], config())
-    assert selection["champion"] == "rule"
-    assert selection["no_candidate_qualified"]
-    assert "does not beat every baseline" in selection["not_chosen"]["weak"]
+    board = selection.build_leaderboard(folds, sanity, config())
+    chosen = selection.select_champion(board, [], config())
+    assert chosen.champion == "rule"
+    assert chosen.no_candidate_qualified
+    assert "does not beat every baseline" in chosen.not_chosen["weak"]
 
 
 def test_ensemble_cv_scores_are_the_average_of_member_out_of_fold_probabilities():
@@ -112,7 +112,7 @@ def test_ensemble_cv_scores_are_the_average_of_member_out_of_fold_probabilities(
     oof = pd.DataFrame({"fold": [0, 0, 1, 1], "a": [0.2, 0.6, 0.1, 0.9], "b": [0.4, 1.0, 0.3, 0.7], "c": [0.5] * 4})
     sanity = pd.DataFrame({"model": ["a", "b", "c"], "train_accuracy": [1.0] * 3, "sanity_passed": [True] * 3})
     spec = type("Spec", (), {"target_column": "income"})()
-    combined, members = nodes.cross_validate_ensemble(folds, oof, sanity, train, config(ensemble={"members": 2}), spec)
+    combined, members = selection.cross_validate_ensemble(folds, oof, sanity, train, config(ensemble={"members": 2}), spec)
     assert members == ["a", "b"]
     ensemble = combined[combined["model"] == "ensemble"].set_index("fold")
     assert ensemble.loc[0, "brier"] == pytest.approx(((0.3 - 0) ** 2 + (0.8 - 1) ** 2) / 2)
@@ -125,9 +125,9 @@ def test_the_champion_is_refitted_on_the_declared_rows_and_its_twin_never_sees_v
     train = synthetic.rows(4, 0).assign(label=[0, 0, 0, 1])        # positive rate 1/4
     validation = synthetic.rows(4, 1).assign(label=[1, 1, 1, 1])   # with train: 5/8
     modeling = config(champion={"refit_on": refit_on})
-    selection = {"champion": "prior", "ensemble_members": []}
-    champion = nodes.fit_champion(train, validation, selection, {}, modeling, spec)
-    twin = fit_holdout_twin(champion, train, selection, {}, modeling, spec)
+    chosen = synthetic.selection("prior")
+    champion = selection.fit_champion(train, validation, chosen, {}, modeling, spec)
+    twin = fit_holdout_twin(champion, train, chosen, {}, modeling, spec)
     expected = 0.25 if refit_on == "train" else 0.625
     assert champion.predict_proba(train)[0, 1] == pytest.approx(expected)
     assert twin.predict_proba(train)[0, 1] == pytest.approx(0.25)
@@ -140,6 +140,6 @@ def test_a_search_cut_short_by_its_time_budget_is_flagged_and_a_full_one_is_not(
     tree = TREE | {"search_space": {"max_depth": [2, 3, 4, 5]}}
     for budget, expected_trials in ((1e-9, 1), (600, 3)):
         modeling = config(candidates={"tree": tree}, search={"trials": 3, "time_budget_seconds": budget})
-        tuned = nodes.tune_candidates(train, validation, modeling, spec)["tree"]
+        tuned = selection.tune_candidates(train, validation, modeling, spec)["tree"]
         assert len(tuned["trials"]) == expected_trials
         assert tuned["stopped_by_time_budget"] == (expected_trials < 3)

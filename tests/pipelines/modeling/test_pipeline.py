@@ -92,7 +92,7 @@ def test_rerun_appends_to_the_log_registers_a_candidate_without_changing_what_is
     [
         ("modeling:\n  candidates:\n    catboost:\n      estimator: catboost.NoSuchBoost\n", "cannot be imported"),
         ("modeling:\n  candidates:\n    decision_tree:\n      params: {max_depth: -1}\n", "max_depth"),
-        ("modeling:\n  primary_metric: accuracy_score\n", "unknown primary_metric"),
+        ("modeling:\n  primary_metric: accuracy_score\n", "unknown metric 'accuracy_score'"),
     ],
 )
 def test_bad_modeling_config_fails_before_any_node_runs(project_copy, override, message):

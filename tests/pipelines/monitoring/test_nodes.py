@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from ml_lifecycle.pipelines.monitoring import nodes
+from ml_lifecycle.pipelines.monitoring import (
+    alerts,
+    checks,
+    columns,
+    pages,
+    scenarios,
+    sources,
+)
 from ml_lifecycle.pipelines.monitoring.config import (
     ConceptDrift,
     CovariateShift,
@@ -19,7 +26,7 @@ from ml_lifecycle.pipelines.monitoring.config import (
 
 from .tiny_monitoring import headerless_spec, tiny_config, tiny_deployed, validated_rows
 
-NO_ERRORS = pd.DataFrame(columns=nodes.ERROR_COLUMNS)
+NO_ERRORS = pd.DataFrame(columns=columns.ERROR_COLUMNS)
 
 
 def typed_batch(n: int = 100) -> pd.DataFrame:
@@ -33,7 +40,7 @@ def typed_batch(n: int = 100) -> pd.DataFrame:
 def standardised(batch: str, records: list[list[object]], source: str = "dropped_in") -> pd.DataFrame:
     """Return a batch source's standardised rows (age, hours, work class, raw label)."""
     frame = pd.DataFrame(records, columns=["age", "hours_per_week", "work_class", "income"])
-    frame[nodes.BATCH], frame[nodes.SOURCE], frame[nodes.SCENARIO], frame[nodes.DETAIL], frame[nodes.BATCH_TIME] = (
+    frame[columns.BATCH], frame[columns.SOURCE], frame[columns.SCENARIO], frame[columns.DETAIL], frame[columns.BATCH_TIME] = (
         batch, source, pd.NA, f"{batch}.csv", pd.NaT)
     return frame
 
@@ -41,33 +48,33 @@ def standardised(batch: str, records: list[list[object]], source: str = "dropped
 # ---------- scenarios ----------
 
 def test_covariate_shift_draws_the_declared_share_from_the_subpopulation():
-    shifted = nodes.apply_scenario(typed_batch(), CovariateShift(kind="covariate_shift", toward="age >= 60", share=0.7),
+    shifted = scenarios.apply_scenario(typed_batch(), CovariateShift(kind="covariate_shift", toward="age >= 60", share=0.7),
                                    headerless_spec(), np.random.default_rng(0), "key")
     assert len(shifted) == 100
     assert (shifted["age"] >= 60).sum() == 70
 
 
 def test_prior_shift_draws_the_declared_positive_share():
-    shifted = nodes.apply_scenario(typed_batch(), PriorShift(kind="prior_shift", positive_share=0.25),
+    shifted = scenarios.apply_scenario(typed_batch(), PriorShift(kind="prior_shift", positive_share=0.25),
                                    headerless_spec(), np.random.default_rng(0), "key")
     assert shifted["income"].sum() == 25
 
 
 def test_missing_spike_empties_the_declared_share_of_one_column_only():
-    spiked = nodes.apply_scenario(typed_batch(), MissingSpike(kind="missing_spike", column="work_class", share=0.3),
+    spiked = scenarios.apply_scenario(typed_batch(), MissingSpike(kind="missing_spike", column="work_class", share=0.3),
                                   headerless_spec(), np.random.default_rng(0), "key")
     assert spiked["work_class"].isna().sum() == 30
     assert spiked.drop(columns="work_class").equals(typed_batch().drop(columns="work_class"))
 
 
 def test_unit_change_multiplies_every_value():
-    changed = nodes.apply_scenario(typed_batch(), UnitChange(kind="unit_change", column="hours_per_week", factor=60),
+    changed = scenarios.apply_scenario(typed_batch(), UnitChange(kind="unit_change", column="hours_per_week", factor=60),
                                    headerless_spec(), np.random.default_rng(0), "key")
     assert (changed["hours_per_week"] == 2400).all()
 
 
 def test_unseen_category_replaces_the_declared_share():
-    changed = nodes.apply_scenario(typed_batch(), UnseenCategory(kind="unseen_category", column="work_class",
+    changed = scenarios.apply_scenario(typed_batch(), UnseenCategory(kind="unseen_category", column="work_class",
                                                                  value="Gig", share=0.1),
                                    headerless_spec(), np.random.default_rng(0), "key")
     assert (changed["work_class"] == "Gig").sum() == 10
@@ -75,7 +82,7 @@ def test_unseen_category_replaces_the_declared_share():
 
 def test_concept_drift_flips_the_labels_of_the_subgroup_only():
     batch = typed_batch()
-    flipped = nodes.apply_scenario(batch, ConceptDrift(kind="concept_drift", subgroup="age < 30"),
+    flipped = scenarios.apply_scenario(batch, ConceptDrift(kind="concept_drift", subgroup="age < 30"),
                                    headerless_spec(), np.random.default_rng(0), "key")
     young = batch["age"] < 30
     assert (flipped.loc[young, "income"] == 1 - batch.loc[young, "income"]).all()
@@ -84,20 +91,20 @@ def test_concept_drift_flips_the_labels_of_the_subgroup_only():
 
 def test_a_query_that_does_not_evaluate_names_the_scenario_key():
     with pytest.raises(ValueError, match=r"scenarios\[2\]: query 'salary > 3'"):
-        nodes.apply_scenario(typed_batch(), ConceptDrift(kind="concept_drift", subgroup="salary > 3"),
+        scenarios.apply_scenario(typed_batch(), ConceptDrift(kind="concept_drift", subgroup="salary > 3"),
                              headerless_spec(), np.random.default_rng(0), "monitoring.simulation.scenarios[2]")
 
 
 def test_resampling_needs_rows_outside_the_subpopulation():
     with pytest.raises(ValueError, match="holds 100 of 100 rows"):
-        nodes.apply_scenario(typed_batch(), CovariateShift(kind="covariate_shift", toward="age > 0", share=0.5),
+        scenarios.apply_scenario(typed_batch(), CovariateShift(kind="covariate_shift", toward="age > 0", share=0.5),
                              headerless_spec(), np.random.default_rng(0), "key")
 
 
 # ---------- batch sources ----------
 
 def test_simulation_cuts_the_test_file_rows_into_one_tagged_batch_per_scenario():
-    batches = nodes.simulate_production_batches(validated_rows(40), tiny_config(), headerless_spec())
+    batches = scenarios.simulate_production_batches(validated_rows(40), tiny_config(), headerless_spec())
     assert batches.groupby("batch", sort=False)["scenario"].first().to_dict() == {"week_01": "clean", "week_02": "unit_change"}
     assert batches["batch"].value_counts().tolist() == [20, 20]
     assert set(batches["income"]) <= {">50K", "<=50K"}  # raw labels, prepared like any other source
@@ -107,25 +114,25 @@ def test_simulation_cuts_the_test_file_rows_into_one_tagged_batch_per_scenario()
 def test_simulation_uses_only_rows_of_the_test_file():
     rows_ = validated_rows(40)
     rows_.loc[rows_["source_file"].str.endswith("train.csv"), "age"] = 999.0
-    batches = nodes.simulate_production_batches(rows_, tiny_config(), headerless_spec())
+    batches = scenarios.simulate_production_batches(rows_, tiny_config(), headerless_spec())
     assert (batches["age"] < 999).all()
 
 
 def test_an_unlabelled_scenario_has_no_labels():
     config = tiny_config(simulation={"scenarios": [{"kind": "clean", "labelled": False}]})
-    batches = nodes.simulate_production_batches(validated_rows(), config, headerless_spec())
+    batches = scenarios.simulate_production_batches(validated_rows(), config, headerless_spec())
     assert batches["income"].isna().all()
 
 
 def test_disabled_simulation_yields_no_batches():
     config = tiny_config(simulation={"enabled": False})
-    assert nodes.simulate_production_batches(validated_rows(), config, headerless_spec()).empty
+    assert scenarios.simulate_production_batches(validated_rows(), config, headerless_spec()).empty
 
 
 def test_prepared_batches_are_typed_like_training_rows_with_slices_and_labels():
     source = standardised("shop", [["25", "40", "Private", "<=50K."], ["52", "?", "State-gov", ">50K."]])
     source.loc[1, "hours_per_week"] = pd.NA  # missing markers are NA after standardising
-    batches, errors = nodes.prepare_production_batches(NO_ERRORS, headerless_spec(), source)
+    batches, errors = sources.prepare_production_batches(NO_ERRORS, headerless_spec(), source)
     assert errors.empty
     assert batches["age"].tolist() == [25.0, 52.0]
     assert batches["hours_per_week"].isna().tolist() == [False, True]
@@ -136,14 +143,14 @@ def test_prepared_batches_are_typed_like_training_rows_with_slices_and_labels():
 
 def test_a_batch_without_labels_is_prepared_unlabelled():
     source = standardised("later", [["25", "40", "Private", pd.NA]]).drop(columns="income")
-    batches, errors = nodes.prepare_production_batches(NO_ERRORS, headerless_spec(), source)
+    batches, errors = sources.prepare_production_batches(NO_ERRORS, headerless_spec(), source)
     assert errors.empty and not batches["labelled"].any() and batches["income"].isna().all()
 
 
 def test_a_batch_with_unparseable_values_gets_its_own_error_and_the_others_go_on():
     bad = standardised("bad", [["forty", "40", "Private", ">50K"]])
     good = standardised("good", [["41", "40", "Private", ">50K"]])
-    batches, errors = nodes.prepare_production_batches(NO_ERRORS, headerless_spec(), pd.concat([bad, good]))
+    batches, errors = sources.prepare_production_batches(NO_ERRORS, headerless_spec(), pd.concat([bad, good]))
     assert batches["batch"].unique().tolist() == ["good"]
     assert errors["batch"].tolist() == ["bad"]
     assert "age: 'forty' is not a number" in errors["reason"].iloc[0]
@@ -152,20 +159,20 @@ def test_a_batch_with_unparseable_values_gets_its_own_error_and_the_others_go_on
 
 def test_a_batch_missing_a_feature_column_gets_an_error_naming_it():
     source = standardised("short", [["41", "40", "Private", ">50K"]]).drop(columns="work_class")
-    _, errors = nodes.prepare_production_batches(NO_ERRORS, headerless_spec(), source)
+    _, errors = sources.prepare_production_batches(NO_ERRORS, headerless_spec(), source)
     assert "required column(s) ['work_class'] missing" in errors["reason"].iloc[0]
 
 
 def test_an_unknown_label_is_an_error_naming_the_rule():
     source = standardised("odd", [["41", "40", "Private", "maybe"]])
-    _, errors = nodes.prepare_production_batches(NO_ERRORS, headerless_spec(), source)
+    _, errors = sources.prepare_production_batches(NO_ERRORS, headerless_spec(), source)
     assert "label is a declared label" in errors["reason"].iloc[0]
 
 
 def test_a_second_batch_of_the_same_name_is_rejected_not_merged():
     first = standardised("week_01", [["41", "40", "Private", ">50K"]], source="simulated")
     second = standardised("week_01", [["30", "40", "Private", ">50K"]])
-    batches, errors = nodes.prepare_production_batches(NO_ERRORS, headerless_spec(), first, second)
+    batches, errors = sources.prepare_production_batches(NO_ERRORS, headerless_spec(), first, second)
     assert len(batches) == 1 and batches["source"].iloc[0] == "simulated"
     assert "another batch already has this name" in errors["reason"].iloc[0]
 
@@ -173,7 +180,7 @@ def test_a_second_batch_of_the_same_name_is_rejected_not_merged():
 def test_unreadable_files_keep_their_error_entries():
     unreadable = pd.DataFrame([{"batch": "empty", "source": "dropped_in", "scenario": pd.NA,
                                 "scenario_detail": "empty.csv", "reason": "empty.csv: the file is empty"}])
-    _, errors = nodes.prepare_production_batches(unreadable, headerless_spec())
+    _, errors = sources.prepare_production_batches(unreadable, headerless_spec())
     assert errors["batch"].tolist() == ["empty"]
 
 
@@ -192,7 +199,7 @@ def test_dropped_in_files_become_batches_named_after_the_file():
     empty.__cause__ = pd.errors.EmptyDataError("No columns to parse from file")
     files = {"a": _loader(labelled), "b": _loader(unlabelled), "c": _loader(empty),
              "d": _loader(pd.DataFrame([["25", "40"]], dtype="str"))}
-    batches, unreadable = nodes.read_dropped_in_batches(files, "production", headerless_spec())
+    batches, unreadable = sources.read_dropped_in_batches(files, "production", headerless_spec())
     assert batches["batch"].tolist() == ["a", "b"]
     assert batches["income"].tolist()[0] == "<=50K."
     assert "read without the label column" in batches.loc[batches["batch"] == "b", "scenario_detail"].iloc[0]
@@ -208,7 +215,7 @@ def test_scoring_uses_the_deployed_fills_and_threshold():
     deployed = tiny_deployed()
     typed = typed_batch(50).drop(columns="income")
     typed.loc[0, "hours_per_week"] = np.nan
-    scored = nodes.score_reference(typed, deployed, headerless_spec())
+    scored = checks.score_reference(typed, deployed, headerless_spec())
     filled = typed.fillna({"hours_per_week": deployed.fills["hours_per_week"]}).assign(hours_per_week_missing=0)
     filled.loc[0, "hours_per_week_missing"] = 1
     expected = deployed.model.predict_proba(filled[headerless_spec().model_columns()])[:, 1]
@@ -219,7 +226,7 @@ def test_scoring_uses_the_deployed_fills_and_threshold():
 def test_scoring_reports_rows_latency_throughput_and_memory_per_batch():
     batch = typed_batch(50).assign(batch="b1", source="simulated", scenario="clean", scenario_detail="",
                                    batch_time=pd.NaT, labelled=True)
-    _, metrics = nodes.score_production_batches(batch, tiny_deployed(), headerless_spec())
+    _, metrics = checks.score_production_batches(batch, tiny_deployed(), headerless_spec())
     row = metrics.iloc[0]
     assert row["rows"] == 50 and row["model_version"] == "v1"
     assert row["scoring_seconds"] > 0 and row["peak_memory_mb"] > 0
@@ -237,7 +244,7 @@ def slice_rows(batch: str, recalls: dict[str, float], positives: int = 10) -> li
 
 def test_the_slice_recall_gap_is_the_largest_minus_the_smallest_recall():
     metrics = pd.DataFrame(slice_rows("b1", {"Private": 0.9, "State-gov": 0.5}) + slice_rows("b2", {"Private": 0.8, "State-gov": 0.7}))
-    results = nodes.check_slice_recall_gaps(metrics, tiny_config())
+    results = checks.check_slice_recall_gaps(metrics, tiny_config())
     assert results["value"].round(6).tolist() == [0.4, 0.1]
     assert results["passed"].tolist() == [False, True]
     assert results["severity"].tolist() == ["warning", "warning"]
@@ -245,7 +252,7 @@ def test_the_slice_recall_gap_is_the_largest_minus_the_smallest_recall():
 
 def test_slice_values_with_too_few_positives_are_not_compared():
     metrics = pd.DataFrame(slice_rows("b1", {"Private": 0.9}) + slice_rows("b1", {"State-gov": 0.1}, positives=2))
-    assert nodes.check_slice_recall_gaps(metrics, tiny_config()).empty
+    assert checks.check_slice_recall_gaps(metrics, tiny_config()).empty
 
 
 def result_row(batch: str, test: str, kind: str, passed: bool, severity: str = "critical", value: float = 0.5) -> dict:
@@ -263,7 +270,7 @@ def test_a_failed_critical_test_raises_the_alert_and_a_failed_warning_only_repor
     results = pd.DataFrame([result_row("ok", "roc_auc", "performance", True),
                             result_row("warned", "slice_recall_gap", "performance", False, "warning"),
                             result_row("bad", "missing_share", "quality", False)])
-    summary = nodes.summarise_batches(scoring("ok", "warned", "bad"), results, results.iloc[:0], NO_ERRORS)
+    summary = alerts.summarise_batches(scoring("ok", "warned", "bad"), results, results.iloc[:0], NO_ERRORS)
     assert summary.set_index("batch")["alert_level"].to_dict() == {"ok": "ok", "warned": "warning", "bad": "critical"}
     assert summary["alert"].tolist() == [False, False, True]
     assert summary.set_index("batch").loc["bad", "data_quality"] == "fail"
@@ -273,16 +280,16 @@ def test_a_failed_critical_test_raises_the_alert_and_a_failed_warning_only_repor
 def test_a_rejected_batch_is_a_critical_alert_with_its_reason():
     errors = pd.DataFrame([{"batch": "broken", "source": "dropped_in", "scenario": pd.NA, "scenario_detail": "x.csv",
                             "reason": "x.csv: no data"}])
-    summary = nodes.summarise_batches(scoring("ok"), pd.DataFrame(columns=nodes.TEST_COLUMNS),
-                                      pd.DataFrame(columns=nodes.TEST_COLUMNS), errors)
+    summary = alerts.summarise_batches(scoring("ok"), pd.DataFrame(columns=columns.TEST_COLUMNS),
+                                      pd.DataFrame(columns=columns.TEST_COLUMNS), errors)
     broken = summary.set_index("batch").loc["broken"]
     assert broken["alert"] and broken["data_quality"] == "error" and broken["reason"] == "batch rejected: x.csv: no data"
 
 
 def test_degraded_performance_recommends_retraining_and_names_the_batch():
     results = pd.DataFrame([result_row("w1", "roc_auc", "performance", True), result_row("w2", "roc_auc", "performance", False)])
-    summary = nodes.summarise_batches(scoring("w1", "w2"), results, results.iloc[:0], NO_ERRORS)
-    advice = nodes.recommend_retraining(summary, results, results.iloc[:0], tiny_config())
+    summary = alerts.summarise_batches(scoring("w1", "w2"), results, results.iloc[:0], NO_ERRORS)
+    advice = alerts.recommend_retraining(summary, results, results.iloc[:0], tiny_config())
     assert advice["retrain"] and advice["action"] == "retrain"
     assert "w2" in advice["reason"] and "w1" not in advice["reason"]
 
@@ -290,8 +297,8 @@ def test_degraded_performance_recommends_retraining_and_names_the_batch():
 def test_broken_data_says_fix_the_feed_not_retrain():
     results = pd.DataFrame([result_row("w1", "out_of_range_share", "quality", False),
                             result_row("w1", "roc_auc", "performance", False)])
-    summary = nodes.summarise_batches(scoring("w1"), results, results.iloc[:0], NO_ERRORS)
-    advice = nodes.recommend_retraining(summary, results, results.iloc[:0], tiny_config())
+    summary = alerts.summarise_batches(scoring("w1"), results, results.iloc[:0], NO_ERRORS)
+    advice = alerts.recommend_retraining(summary, results, results.iloc[:0], tiny_config())
     assert not advice["retrain"] and advice["action"] == "fix the data feed"
 
 
@@ -299,14 +306,14 @@ def test_repeated_drift_recommends_retraining_a_single_drifted_batch_does_not():
     config = tiny_config(retrain={"drifted_batches": 2, "window": 3})
     for drifted, expected in ((["w3"], False), (["w2", "w3"], True)):
         results = pd.DataFrame([result_row(b, "drifted_columns_share", "drift", b not in drifted) for b in ("w1", "w2", "w3")])
-        summary = nodes.summarise_batches(scoring("w1", "w2", "w3"), results, results.iloc[:0], NO_ERRORS)
-        assert nodes.recommend_retraining(summary, results, results.iloc[:0], config)["retrain"] is expected
+        summary = alerts.summarise_batches(scoring("w1", "w2", "w3"), results, results.iloc[:0], NO_ERRORS)
+        assert alerts.recommend_retraining(summary, results, results.iloc[:0], config)["retrain"] is expected
 
 
 def test_the_index_section_links_the_overview_and_every_reported_batch():
     results = pd.DataFrame([result_row("w1", "roc_auc", "performance", True)])
     errors = pd.DataFrame([{"batch": "broken", "source": "dropped_in", "scenario": pd.NA, "scenario_detail": "x", "reason": "r"}])
-    summary = nodes.summarise_batches(scoring("w1"), results, results.iloc[:0], errors)
-    section = nodes.build_monitoring_index_section(summary, {"action": "no action", "reason": "fine", "notes": []})
-    assert [link["href"] for link in section["links"]] == ["monitoring/overview.html", "monitoring/batches/w1.html"]
-    assert section["headline"] == {"batches": 2, "alerts": 1, "recommendation": "no action"}
+    summary = alerts.summarise_batches(scoring("w1"), results, results.iloc[:0], errors)
+    section = pages.build_monitoring_index_section(summary, {"action": "no action", "reason": "fine", "notes": []})
+    assert [link.href for link in section.links] == ["monitoring/overview.html", "monitoring/batches/w1.html"]
+    assert section.headline == {"batches": 2, "alerts": 1, "recommendation": "no action"}

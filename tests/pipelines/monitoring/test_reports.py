@@ -11,7 +11,7 @@ import pytest
 from evidently.ui.workspace import Workspace
 
 from ml_lifecycle.evidently_glue import EvidentlyWorkspaceDataset
-from ml_lifecycle.pipelines.monitoring import nodes
+from ml_lifecycle.pipelines.monitoring import checks
 from ml_lifecycle.pipelines.monitoring.datasets import DropInFolderDataset
 
 from .tiny_monitoring import headerless_spec, tiny_config, tiny_deployed
@@ -40,12 +40,12 @@ def as_batch(rows_: pd.DataFrame, name: str, labelled: bool = True) -> pd.DataFr
 def reports() -> tuple:
     """Reports of a clean, a unit-changed and an unlabelled batch against a 400-row reference."""
     spec, deployed = headerless_spec(), tiny_deployed()
-    reference = nodes.score_reference(typed(400, 1).astype({"income": "int8"}), deployed, spec)
+    reference = checks.score_reference(typed(400, 1).astype({"income": "int8"}), deployed, spec)
     changed = typed(200, 3).assign(hours_per_week=lambda f: f["hours_per_week"] * 60)
     batches = pd.concat([as_batch(typed(200, 2), "clean"), as_batch(changed, "minutes"),
                          as_batch(typed(200, 4), "unlabelled", labelled=False)], ignore_index=True)
-    scored, _ = nodes.score_production_batches(batches, deployed, spec)
-    return nodes.build_batch_reports(scored, reference, deployed, tiny_config(), spec)
+    scored, _ = checks.score_production_batches(batches, deployed, spec)
+    return checks.build_batch_reports(scored, reference, deployed, tiny_config(), spec)
 
 
 def test_every_batch_gets_an_html_report_and_its_json(reports):
@@ -87,15 +87,15 @@ def test_declared_thresholds_are_the_ones_evidently_evaluates(reports):
 def test_disabled_tests_are_not_run():
     config = tiny_config(tests={"roc_auc": {"min": 0.7, "enabled": False}})
     reference = typed(50, 1)
-    declared = nodes.declared_tests(reference, tiny_deployed(), True, config, headerless_spec())
+    declared = checks.declared_tests(reference, tiny_deployed(), True, config, headerless_spec())
     assert "roc_auc" not in {test["test"] for test in declared}
 
 
 def test_the_data_summary_preset_can_be_part_of_the_report():
     spec, deployed = headerless_spec(), tiny_deployed()
-    reference = nodes.score_reference(typed(200, 1).astype({"income": "int8"}), deployed, spec)
-    scored, _ = nodes.score_production_batches(as_batch(typed(100, 2), "b"), deployed, spec)
-    pages, _, results, _ = nodes.build_batch_reports(scored, reference, deployed, tiny_config(data_summary=True), spec)
+    reference = checks.score_reference(typed(200, 1).astype({"income": "int8"}), deployed, spec)
+    scored, _ = checks.score_production_batches(as_batch(typed(100, 2), "b"), deployed, spec)
+    pages, _, results, _ = checks.build_batch_reports(scored, reference, deployed, tiny_config(data_summary=True), spec)
     assert "b" in pages and results["passed"].all()
 
 

@@ -16,7 +16,7 @@ from ml_lifecycle.estimators import build_model
 from ml_lifecycle.files import TypedJSONDataset
 from ml_lifecycle.modeling_config import ModelingConfig
 from ml_lifecycle.pipelines.release import create_pipeline
-from ml_lifecycle.pipelines.release.nodes import ReleaseConfig
+from ml_lifecycle.pipelines.release.decision import ReleaseConfig
 from ml_lifecycle.registry import (
     ChampionBundleDataset,
     ModelRegistry,
@@ -53,7 +53,7 @@ def release(registry: Path, fitted: BaseEstimator, spec: ProblemSpec, leak: bool
     inputs = {
         "fitted_model": fitted, "twin_rows": train, "recipe_rows": train, "validation_split": validation,
         "frozen_holdout": holdout, "missing_value_fills": rows.learn_missing_value_fills(train, spec),
-        "champion_selection": {"champion": "logistic", "ensemble_members": [], "refit_on": "train"},
+        "champion_selection": synthetic.selection("logistic"),
         "tuning_results": {}, "baseline_models": {"prior": prior}, "data_fingerprint": "abc",
         "sanity_checks": pd.DataFrame({"model": ["logistic"], "sanity_passed": [True]}),
         "release_context": ReleaseContext(stage="released", reason="test"),
@@ -114,4 +114,14 @@ def test_the_same_model_again_does_not_beat_the_incumbent(tmp_path):
     release(tmp_path / "registry", model, spec)
     beats = rule(release(tmp_path / "registry", model, spec), "beats the incumbent")
     assert not beats.passed and beats.value == 0.0  # an identical model gains nothing on any resample
+    assert ModelRegistry(tmp_path / "registry").snapshot().champion == "v1"
+
+
+def test_an_incumbent_for_other_input_columns_cannot_be_beaten_and_the_detail_says_why(tmp_path):
+    spec = synthetic.spec()
+    release(tmp_path / "registry", fit(spec, synthetic.rows(600, 1)), spec)
+    fewer = ProblemSpec.model_validate(synthetic.PROBLEM | {"numeric_features": ["signal"]})
+    beats = rule(release(tmp_path / "registry", fit(fewer, synthetic.rows(600, 1)), fewer), "beats the incumbent")
+    assert not beats.passed and beats.value is None
+    assert "the incumbent v1 prepares other input columns" in beats.detail and "numeric_features" in beats.detail
     assert ModelRegistry(tmp_path / "registry").snapshot().champion == "v1"

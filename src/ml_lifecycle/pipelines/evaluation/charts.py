@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from ml_lifecycle.artifacts import ThresholdChoice
 from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.model_checks import RELEASED, probability_column
 from ml_lifecycle.spec import ProblemSpec
@@ -43,17 +44,17 @@ def plot_roc_pr_curves(test_predictions: pd.DataFrame, test_metrics: pd.DataFram
     return figure
 
 
-def plot_threshold_tradeoff(threshold_curve: pd.DataFrame, threshold_choice: dict[str, Any]) -> go.Figure:
+def plot_threshold_tradeoff(threshold_curve: pd.DataFrame, threshold_choice: ThresholdChoice) -> go.Figure:
     """Return precision, recall, F-beta, positive rate and expected cost against the threshold (validation split)."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     for column in ("precision", "recall", "fbeta", "positive_rate"):
-        name = f"F-beta (beta {threshold_choice['beta']:g})" if column == "fbeta" else column.replace("_", " ")
+        name = f"F-beta (beta {threshold_choice.beta:g})" if column == "fbeta" else column.replace("_", " ")
         figure.add_trace(go.Scatter(x=threshold_curve["threshold"], y=threshold_curve[column], mode="lines", name=name))
     figure.add_trace(go.Scatter(x=threshold_curve["threshold"], y=threshold_curve["expected_cost"], mode="lines",
                                 name="expected cost per row", line={"dash": "dash"}), secondary_y=True)
-    figure.add_vline(x=threshold_choice["threshold"], line_dash="dot",
-                     annotation_text=f"chosen {threshold_choice['threshold']:g}")
-    figure.update_layout(title=f"Threshold trade-off on the validation split (objective: {threshold_choice['objective']})")
+    figure.add_vline(x=threshold_choice.threshold, line_dash="dot",
+                     annotation_text=f"chosen {threshold_choice.threshold:g}")
+    figure.update_layout(title=f"Threshold trade-off on the validation split (objective: {threshold_choice.objective})")
     figure.update_xaxes(title_text="threshold")
     figure.update_yaxes(title_text="rate", secondary_y=False)
     figure.update_yaxes(title_text="expected cost", secondary_y=True)

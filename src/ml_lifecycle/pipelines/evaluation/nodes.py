@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.calibration import calibration_curve
 
+from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
 from ml_lifecycle.estimators import CalibratedModel, ScoringModel
 from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.evidently_glue import PREDICTION, PROBABILITY
@@ -40,12 +41,12 @@ from ml_lifecycle.spec import ProblemSpec
 RANKING_METRICS = ["roc_auc", "pr_auc", "log_loss", "brier"]
 
 
-def describe_release(champion_selection: dict[str, Any]) -> ReleaseContext:
+def describe_release(champion_selection: ChampionSelection) -> ReleaseContext:
     """Return why evaluation releases the champion, for the registry's record."""
     return ReleaseContext(stage="released",
-                          reason=f"evaluation: release of the champion {champion_selection['champion']} "
-                                 f"(CV {champion_selection['primary_metric']} {champion_selection['cv_score']:.4f})",
-                          details={"refit_on": champion_selection["refit_on"]})
+                          reason=f"evaluation: release of the champion {champion_selection.champion} "
+                                 f"(CV {champion_selection.primary_metric} {champion_selection.cv_score:.4f})",
+                          details={"refit_on": champion_selection.refit_on})
 
 
 def _model_row(name: str, role: str, y: np.ndarray, proba: np.ndarray, threshold: float,
@@ -103,7 +104,7 @@ def reliability_table(test_predictions: pd.DataFrame, config: EvaluationConfig, 
     return pd.concat(frames, ignore_index=True)
 
 
-def analyse_confidence(test_predictions: pd.DataFrame, threshold_choice: dict[str, Any], config: EvaluationConfig,
+def analyse_confidence(test_predictions: pd.DataFrame, threshold_choice: ThresholdChoice, config: EvaluationConfig,
                        spec: ProblemSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Return accuracy per probability bin on test, and the share and error rate of low-confidence predictions."""
     y = test_predictions[spec.target_column].to_numpy()
@@ -115,7 +116,7 @@ def analyse_confidence(test_predictions: pd.DataFrame, threshold_choice: dict[st
              .reindex(range(bins)).fillna({"rows": 0}).reset_index())
     table["share"] = table["rows"] / len(y)
     table["bin"] = [f"{i / bins:.2f}-{(i + 1) / bins:.2f}" for i in table["bin"]]
-    margin, threshold = config.confidence.abstain_margin, threshold_choice["threshold"]
+    margin, threshold = config.confidence.abstain_margin, threshold_choice.threshold
     low = np.abs(proba - threshold) < margin
     summary = {
         "abstain_band": [round(max(threshold - margin, 0.0), 6), round(min(threshold + margin, 1.0), 6)],
@@ -147,7 +148,7 @@ def evidently_rows(test_split: pd.DataFrame, test_predictions: pd.DataFrame) -> 
 
 
 def measure_serving_cost(released_model: ScoringModel, test_split: pd.DataFrame, leaderboard: pd.DataFrame,
-                         champion_selection: dict[str, Any], config: EvaluationConfig) -> dict[str, Any]:
+                         champion_selection: ChampionSelection, config: EvaluationConfig) -> dict[str, Any]:
     """Return the released model's predict latency (batch and single row), pickled size, and the champion's CV fit time."""
     batch = test_split.iloc[: config.timing_rows]
     batch_seconds, row_seconds = [], []
@@ -159,7 +160,7 @@ def measure_serving_cost(released_model: ScoringModel, test_split: pd.DataFrame,
         start = time.perf_counter()
         released_model.predict_proba(test_split.iloc[[index]])
         row_seconds.append(time.perf_counter() - start)
-    champion = leaderboard.set_index("model").loc[champion_selection["champion"]]
+    champion = leaderboard.set_index("model").loc[champion_selection.champion]
     return {
         "predict_ms_per_1000_rows": float(np.median(batch_seconds) * 1e6 / len(batch)),
         "single_row_predict_ms": float(np.median(row_seconds) * 1000),

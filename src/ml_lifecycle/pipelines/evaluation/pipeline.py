@@ -8,10 +8,16 @@ slices, fairness and behavioural tests are theirs too (the gate reads them); the
 
 from kedro.pipeline import Node, Pipeline
 
-from ml_lifecycle.pipelines.evaluation import charts, nodes, report
+from ml_lifecycle.pipelines.evaluation import (
+    charts,
+    evidently_reports,
+    nodes,
+    pages,
+    results,
+    summary,
+)
 
 CONFIG = ["params:evaluation", "params:problem"]
-MODELING = ["params:modeling", "params:problem"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -37,25 +43,30 @@ def create_pipeline(**kwargs) -> Pipeline:
                  name="plot_confidence"),
             Node(charts.plot_importance, ["leak_checks", "params:evaluation"], "feature_importance_chart", name="plot_importance"),
             Node(charts.plot_slice_errors, "slice_metrics", "slice_errors_chart", name="plot_slice_errors"),
-            Node(report.build_test_classification_report, ["test_split", "test_predictions", "params:problem"],
+            Node(evidently_reports.build_test_classification_report, ["test_split", "test_predictions", "params:problem"],
                  "evidently_test_classification_report", name="build_test_classification_report"),
-            Node(report.build_slice_classification_reports, ["test_split", "test_predictions", *CONFIG],
+            Node(evidently_reports.build_slice_classification_reports, ["test_split", "test_predictions", *CONFIG],
                  ["evidently_slice_classification_reports", "evidently_slice_index"], name="build_slice_classification_reports"),
-            Node(report.summarise_evaluation,
-                 ["test_metrics", "threshold_choice", "calibration_comparison", "confidence", "leak_checks", "fairness_gaps",
-                  "behavioural_checks", "serving_cost", "champion_selection", "released_model", "release_promotion",
-                  "params:evaluation"],
+            Node(results.gather_results,
+                 ["test_metrics", "calibration_comparison", "confidence_bins", "confidence", "serving_cost"],
+                 "evaluation_results", name="gather_results"),
+            Node(results.gather_findings, ["leak_checks", "slice_metrics", "fairness_gaps", "behavioural_checks"],
+                 "release_findings", name="gather_findings"),
+            Node(summary.summarise_evaluation,
+                 ["evaluation_results", "release_findings", "threshold_choice", "champion_selection", "released_model",
+                  "release_promotion", "params:evaluation"],
                  "evaluation_summary", name="summarise_evaluation"),
-            Node(report.write_evaluation_report,
-                 ["evaluation_summary", "test_metrics", "calibration_comparison", "confidence_bins", "leak_checks", "slice_metrics",
-                  "fairness_gaps", "behavioural_checks", "evidently_slice_index", "champion_rationale", "roc_pr_curves_chart",
-                  "threshold_tradeoff_chart", "reliability_chart", "confidence_chart", "feature_importance_chart",
-                  "slice_errors_chart", "params:evaluation"],
+            Node(pages.gather_charts,
+                 ["roc_pr_curves_chart", "threshold_tradeoff_chart", "reliability_chart", "confidence_chart",
+                  "feature_importance_chart", "slice_errors_chart"],
+                 "evaluation_charts", name="gather_charts"),
+            Node(pages.write_evaluation_report,
+                 ["evaluation_summary", "evaluation_results", "release_findings", "evaluation_charts", "evidently_slice_index",
+                  "champion_rationale", "params:evaluation"],
                  "evaluation_report", name="write_evaluation_report"),
-            Node(report.write_model_card,
-                 ["evaluation_summary", "test_metrics", "slice_metrics", "fairness_gaps", "behavioural_checks", "train_split",
-                  "validation_split", *CONFIG],
+            Node(pages.write_model_card,
+                 ["evaluation_summary", "evaluation_results", "release_findings", "train_split", "validation_split", *CONFIG],
                  "model_card", name="write_model_card"),
-            Node(report.build_index_section, "evaluation_summary", "evaluation_index_section", name="build_index_section"),
+            Node(summary.build_index_section, "evaluation_summary", "evaluation_index_section", name="build_index_section"),
         ]
     )

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ml_lifecycle import rows
 from ml_lifecycle.deployment import DeployedModel, row_problems
+from ml_lifecycle.report_index import IndexSection
 from ml_lifecycle.spec import ProblemSpec, StrictModel
 
 INPUT_ROW = "input_row"
@@ -83,19 +84,17 @@ def score_new_rows(inference_input: pd.DataFrame, deployed: DeployedModel, spec:
     return predictions.reset_index(drop=True), rejects.reset_index(drop=True), summary
 
 
-def build_index_section(summary: dict[str, Any]) -> dict[str, Any]:
+def build_index_section(summary: dict[str, Any]) -> IndexSection:
     """Return the deployment section of `data/08_reporting/index.html`: the last batch scored and by which model."""
-    notes = [f"Last batch: {summary['input']} -> {summary['output']} (rejects: {summary['rejects']})."]
-    return {
-        "title": "Deployment (batch inference)",
-        "updated": summary["scored_at"],
-        "headline": {
+    return IndexSection(
+        title="Deployment (batch inference)",
+        updated=summary["scored_at"],
+        headline={
             "champion": summary["model_version"],
             "threshold": f"{summary['threshold']:g}",
             "rows scored": summary["scored"],
             "rows rejected": summary["rejected"],
             "positive share": "n/a" if summary["positive_share"] is None else f"{summary['positive_share']:.3f}",
         },
-        "links": [],
-        "notes": notes,
-    }
+        notes=[f"Last batch: {summary['input']} -> {summary['output']} (rejects: {summary['rejects']})."],
+    )

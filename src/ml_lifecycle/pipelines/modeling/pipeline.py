@@ -7,7 +7,7 @@ The test split is never an input of this pipeline.
 from kedro.pipeline import Node, Pipeline
 
 from ml_lifecycle.model_recipe import fingerprint_data
-from ml_lifecycle.pipelines.modeling import nodes
+from ml_lifecycle.pipelines.modeling import records, selection
 
 SPLITS = ["train_split", "validation_split"]
 CONFIG = ["params:modeling", "params:problem"]
@@ -17,28 +17,28 @@ def create_pipeline(**kwargs) -> Pipeline:
     """Create the modeling pipeline."""
     return Pipeline(
         [
-            Node(nodes.fit_baselines, ["train_split", *CONFIG], "baseline_models", name="fit_baselines"),
-            Node(nodes.check_small_batch_overfit, ["train_split", *CONFIG], "sanity_checks", name="check_small_batch_overfit"),
-            Node(nodes.tune_candidates, [*SPLITS, *CONFIG], "tuning_results", name="tune_candidates"),
-            Node(nodes.cross_validate_models, ["train_split", "tuning_results", *CONFIG],
+            Node(selection.fit_baselines, ["train_split", *CONFIG], "baseline_models", name="fit_baselines"),
+            Node(selection.check_small_batch_overfit, ["train_split", *CONFIG], "sanity_checks", name="check_small_batch_overfit"),
+            Node(selection.tune_candidates, [*SPLITS, *CONFIG], "tuning_results", name="tune_candidates"),
+            Node(selection.cross_validate_models, ["train_split", "tuning_results", *CONFIG],
                  ["model_fold_metrics", "out_of_fold_predictions"], name="cross_validate_models"),
-            Node(nodes.cross_validate_ensemble,
+            Node(selection.cross_validate_ensemble,
                  ["model_fold_metrics", "out_of_fold_predictions", "sanity_checks", "train_split", *CONFIG],
                  ["cv_fold_metrics", "ensemble_members"], name="cross_validate_ensemble"),
-            Node(nodes.build_leaderboard, ["cv_fold_metrics", "sanity_checks", "params:modeling"], "leaderboard", name="build_leaderboard"),
-            Node(nodes.plot_leaderboard, ["leaderboard", "params:modeling"], "leaderboard_chart", name="plot_leaderboard"),
-            Node(nodes.compute_training_curves, [*SPLITS, "tuning_results", *CONFIG], "training_curves", name="compute_training_curves"),
-            Node(nodes.plot_training_curves, "training_curves", "training_curves_chart", name="plot_training_curves"),
-            Node(nodes.select_champion, ["leaderboard", "ensemble_members", "params:modeling"], "champion_selection", name="select_champion"),
-            Node(nodes.fit_champion, [*SPLITS, "champion_selection", "tuning_results", *CONFIG], "champion_model", name="fit_champion"),
-            Node(nodes.write_selection_rationale, ["leaderboard", "champion_selection", "ensemble_members", "sanity_checks", "tuning_results",
+            Node(selection.build_leaderboard, ["cv_fold_metrics", "sanity_checks", "params:modeling"], "leaderboard", name="build_leaderboard"),
+            Node(records.plot_leaderboard, ["leaderboard", "params:modeling"], "leaderboard_chart", name="plot_leaderboard"),
+            Node(records.compute_training_curves, [*SPLITS, "tuning_results", *CONFIG], "training_curves", name="compute_training_curves"),
+            Node(records.plot_training_curves, "training_curves", "training_curves_chart", name="plot_training_curves"),
+            Node(selection.select_champion, ["leaderboard", "ensemble_members", "params:modeling"], "champion_selection", name="select_champion"),
+            Node(selection.fit_champion, [*SPLITS, "champion_selection", "tuning_results", *CONFIG], "champion_model", name="fit_champion"),
+            Node(records.write_selection_rationale, ["leaderboard", "champion_selection", "ensemble_members", "sanity_checks", "tuning_results",
                   "params:modeling"],
                  "champion_rationale", name="write_selection_rationale"),
             Node(fingerprint_data, SPLITS, "data_fingerprint", name="fingerprint_data"),
-            Node(nodes.build_experiment_record,
+            Node(records.build_experiment_record,
                  ["leaderboard", "cv_fold_metrics", "training_curves", "tuning_results", "champion_selection", "data_fingerprint", *CONFIG],
                  "experiment_log", name="build_experiment_record"),
-            Node(nodes.build_candidate,
+            Node(selection.build_candidate,
                  ["champion_model", "champion_selection", "leaderboard", "train_split", "missing_value_fills", "data_fingerprint",
                   "params:deployment", "params:problem"],
                  "candidate_registration", name="register_candidate"),

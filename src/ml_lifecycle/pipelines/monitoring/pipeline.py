@@ -7,7 +7,7 @@ batch columns) is one more input of `prepare_production_batches`.
 
 from kedro.pipeline import Node, Pipeline
 
-from ml_lifecycle.pipelines.monitoring import nodes
+from ml_lifecycle.pipelines.monitoring import alerts, checks, pages, scenarios, sources
 
 CONFIG = ["params:monitoring", "params:problem"]
 
@@ -16,34 +16,34 @@ def create_pipeline(**kwargs) -> Pipeline:
     """Create the monitoring pipeline."""
     return Pipeline(
         [
-            Node(nodes.simulate_production_batches, ["validated_rows", *CONFIG], "simulated_batches",
+            Node(scenarios.simulate_production_batches, ["validated_rows", *CONFIG], "simulated_batches",
                  name="simulate_production_batches"),
-            Node(nodes.read_dropped_in_batches, ["production_files", "params:monitoring.production_folder", "params:problem"],
+            Node(sources.read_dropped_in_batches, ["production_files", "params:monitoring.production_folder", "params:problem"],
                  ["dropped_in_batches", "unreadable_production_files"], name="read_dropped_in_batches"),
-            Node(nodes.request_log_batches, ["request_log", "params:problem"], "request_log_batches", name="request_log_batches"),
-            Node(nodes.prepare_production_batches,
+            Node(sources.request_log_batches, ["request_log", "params:problem"], "request_log_batches", name="request_log_batches"),
+            Node(sources.prepare_production_batches,
                  ["unreadable_production_files", "params:problem", "simulated_batches", "dropped_in_batches",
                   "request_log_batches"],
                  ["production_batches", "rejected_batches"], name="prepare_production_batches"),
-            Node(nodes.score_reference, ["monitoring_reference", "deployed_champion", "params:problem"],
+            Node(checks.score_reference, ["monitoring_reference", "deployed_champion", "params:problem"],
                  "scored_reference", name="score_reference"),
-            Node(nodes.score_production_batches, ["production_batches", "deployed_champion", "params:problem"],
+            Node(checks.score_production_batches, ["production_batches", "deployed_champion", "params:problem"],
                  ["scored_batches", "scoring_metrics"], name="score_production_batches"),
-            Node(nodes.build_batch_reports, ["scored_batches", "scored_reference", "deployed_champion", *CONFIG],
+            Node(checks.build_batch_reports, ["scored_batches", "scored_reference", "deployed_champion", *CONFIG],
                  ["monitoring_batch_reports", "monitoring_batch_results", "monitoring_test_results", "monitoring_workspace"],
                  name="build_batch_reports"),
-            Node(nodes.build_slice_metrics, ["scored_batches", *CONFIG], "monitoring_slice_metrics", name="build_slice_metrics"),
-            Node(nodes.check_slice_recall_gaps, ["monitoring_slice_metrics", "params:monitoring"], "slice_test_results",
+            Node(checks.build_slice_metrics, ["scored_batches", *CONFIG], "monitoring_slice_metrics", name="build_slice_metrics"),
+            Node(checks.check_slice_recall_gaps, ["monitoring_slice_metrics", "params:monitoring"], "slice_test_results",
                  name="check_slice_recall_gaps"),
-            Node(nodes.summarise_batches, ["scoring_metrics", "monitoring_test_results", "slice_test_results", "rejected_batches"],
+            Node(alerts.summarise_batches, ["scoring_metrics", "monitoring_test_results", "slice_test_results", "rejected_batches"],
                  "monitoring_summary", name="summarise_batches"),
-            Node(nodes.plot_monitoring_summary, ["monitoring_summary", "params:monitoring"], "monitoring_summary_chart",
+            Node(pages.plot_monitoring_summary, ["monitoring_summary", "params:monitoring"], "monitoring_summary_chart",
                  name="plot_monitoring_summary"),
-            Node(nodes.recommend_retraining, ["monitoring_summary", "monitoring_test_results", "slice_test_results", "params:monitoring"],
+            Node(alerts.recommend_retraining, ["monitoring_summary", "monitoring_test_results", "slice_test_results", "params:monitoring"],
                  "retrain_recommendation", name="recommend_retraining"),
-            Node(nodes.render_monitoring_overview, ["monitoring_summary", "monitoring_summary_chart", "retrain_recommendation"],
+            Node(pages.render_monitoring_overview, ["monitoring_summary", "monitoring_summary_chart", "retrain_recommendation"],
                  "monitoring_overview", name="render_monitoring_overview"),
-            Node(nodes.build_monitoring_index_section, ["monitoring_summary", "retrain_recommendation"],
+            Node(pages.build_monitoring_index_section, ["monitoring_summary", "retrain_recommendation"],
                  "monitoring_index_section", name="build_monitoring_index_section"),
         ]
     )

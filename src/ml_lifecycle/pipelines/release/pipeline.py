@@ -7,7 +7,7 @@ A template: `pipeline_registry` instantiates it under a namespace wherever a mod
 
 from kedro.pipeline import Node, Pipeline
 
-from ml_lifecycle.pipelines.release import nodes
+from ml_lifecycle.pipelines.release import calibration, checks, decision
 
 EVALUATION = ["params:evaluation", "params:problem"]
 MODELING = ["params:modeling", "params:problem"]
@@ -17,43 +17,43 @@ def create_pipeline(**kwargs) -> Pipeline:
     """Create the release template (un-namespaced; see the module docstring)."""
     return Pipeline(
         [
-            Node(nodes.fit_holdout_twin, ["fitted_model", "twin_rows", "champion_selection", "tuning_results", *MODELING],
+            Node(calibration.fit_holdout_twin, ["fitted_model", "twin_rows", "champion_selection", "tuning_results", *MODELING],
                  "holdout_twin", name="fit_holdout_twin"),
-            Node(nodes.compare_calibrations, ["holdout_twin", "validation_split", *EVALUATION], "calibration_comparison",
+            Node(calibration.compare_calibrations, ["holdout_twin", "validation_split", *EVALUATION], "calibration_comparison",
                  name="compare_calibrations"),
-            Node(nodes.calibrate_model,
+            Node(calibration.calibrate_model,
                  ["fitted_model", "holdout_twin", "validation_split", "calibration_comparison", "params:problem"],
                  ["calibrated_model", "calibrated_twin"], name="calibrate_model"),
-            Node(nodes.choose_threshold, ["calibrated_twin", "validation_split", "calibration_comparison", *EVALUATION],
+            Node(calibration.choose_threshold, ["calibrated_twin", "validation_split", "calibration_comparison", *EVALUATION],
                  ["threshold_curve", "threshold_choice"], name="choose_threshold"),
-            Node(nodes.build_released_model, ["calibrated_model", "threshold_choice", "champion_selection"], "released_model",
+            Node(calibration.build_released_model, ["calibrated_model", "threshold_choice", "champion_selection"], "released_model",
                  name="build_released_model"),
-            Node(nodes.build_bundle,
+            Node(calibration.build_bundle,
                  ["released_model", "threshold_choice", "recipe_rows", "missing_value_fills", "params:deployment", *EVALUATION],
                  "released_bundle", name="build_bundle"),
-            Node(nodes.score_frozen_holdout, ["released_bundle", "incumbent_bundle", "baseline_models", "frozen_holdout",
+            Node(checks.score_frozen_holdout, ["released_bundle", "incumbent_bundle", "baseline_models", "frozen_holdout",
                                               "params:problem"],
                  ["holdout_rows", "holdout_predictions"], name="score_frozen_holdout"),
-            Node(nodes.compute_importance, ["fitted_model", "holdout_rows", *EVALUATION], "feature_importance",
+            Node(checks.compute_importance, ["fitted_model", "holdout_rows", *EVALUATION], "feature_importance",
                  name="compute_importance"),
-            Node(nodes.check_for_leaks, ["feature_importance", "twin_rows", "validation_split", "holdout_rows", *EVALUATION],
+            Node(checks.check_for_leaks, ["feature_importance", "twin_rows", "validation_split", "holdout_rows", *EVALUATION],
                  "leak_checks", name="check_for_leaks"),
-            Node(nodes.analyse_slices, ["holdout_rows", "holdout_predictions", *EVALUATION], "slice_metrics",
+            Node(checks.analyse_slices, ["holdout_rows", "holdout_predictions", *EVALUATION], "slice_metrics",
                  name="analyse_slices"),
-            Node(nodes.fairness_gaps, ["slice_metrics", *EVALUATION], "fairness_gaps", name="fairness_gaps"),
-            Node(nodes.run_behavioural_tests, ["released_model", "holdout_rows", *EVALUATION], "behavioural_checks",
+            Node(checks.fairness_gaps, ["slice_metrics", *EVALUATION], "fairness_gaps", name="fairness_gaps"),
+            Node(checks.run_behavioural_tests, ["released_model", "holdout_rows", *EVALUATION], "behavioural_checks",
                  name="run_behavioural_tests"),
-            Node(nodes.collect_evidence,
+            Node(decision.collect_evidence,
                  ["leak_checks", "behavioural_checks", "fairness_gaps", "sanity_checks", "champion_selection"],
                  "release_evidence", name="collect_evidence"),
-            Node(nodes.judge_release,
+            Node(decision.judge_release,
                  ["holdout_predictions", "release_evidence", "incumbent_bundle", "params:release", *EVALUATION],
                  "gate_verdict", name="judge_release"),
-            Node(nodes.build_release_candidate,
+            Node(decision.build_release_candidate,
                  ["released_bundle", "threshold_choice", "holdout_predictions", "release_context", "data_fingerprint",
                   "params:problem"],
                  "release_registration", name="register_release"),
-            Node(nodes.decide_promotion, ["release_registration", "gate_verdict"], "release_promotion",
+            Node(decision.decide_promotion, ["release_registration", "gate_verdict"], "release_promotion",
                  name="decide_promotion"),
         ]
     )

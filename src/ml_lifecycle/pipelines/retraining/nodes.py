@@ -7,15 +7,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field
 from sklearn.base import BaseEstimator
 
+from ml_lifecycle.artifacts import ChampionSelection
 from ml_lifecycle.deployment import DeployedModel
 from ml_lifecycle.estimators import ScoringModel
-from ml_lifecycle.metrics import METRICS, score_all, threshold_metrics
+from ml_lifecycle.metrics import METRICS, MetricName, score_all, threshold_metrics
 from ml_lifecycle.model_recipe import fit_blueprint, refit_rows
 from ml_lifecycle.modeling_config import ModelingConfig
 from ml_lifecycle.registry import RegistryEvent, ReleaseContext
+from ml_lifecycle.report_index import IndexSection
 from ml_lifecycle.rows import DataValidationError
 from ml_lifecycle.spec import ProblemSpec, StrictModel
 
@@ -25,18 +27,12 @@ RECEIVED_AT = "received_at"
 class RetrainingConfig(StrictModel):
     """When a challenger replaces the champion (`parameters_deployment.yml`, key `retraining`)."""
 
-    primary_metric: str = Field(default="log_loss", description="Compared on the held-out recent rows.")
+    primary_metric: MetricName = Field(default="log_loss", description="Compared on the held-out recent rows.")
     min_improvement: float = Field(default=0.005, ge=0, description="The challenger must be better by at least this.")
     holdout_share: float = Field(default=0.5, gt=0, lt=1, description="Latest share of labelled recent rows held out.")
     min_labelled_rows: int = Field(default=400, gt=1, description="Fewer labelled recent rows: no retraining.")
     min_holdout_rows: int = Field(default=200, gt=0, description="Fewer held-out rows: no promotion.")
 
-    @field_validator("primary_metric")
-    @classmethod
-    def _known_metric(cls, name: str) -> str:
-        if name not in METRICS:
-            raise ValueError(f"unknown metric {name!r}; known: {sorted(METRICS)}")
-        return name
 
 
 def collect_labelled_recent_rows(request_log: pd.DataFrame, incumbent: DeployedModel, spec: ProblemSpec,
@@ -114,7 +110,7 @@ def compare_on_recent_holdout(incumbent: DeployedModel, challenger: ScoringModel
     }
 
 
-def fit_challenger(retraining_rows: pd.DataFrame, validation_split: pd.DataFrame, selection: dict[str, Any],
+def fit_challenger(retraining_rows: pd.DataFrame, validation_split: pd.DataFrame, selection: ChampionSelection,
                    tuned: dict[str, Any], modeling: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
     """Return the champion's recipe refitted on train + recent labelled rows (+ validation when `refit_on` says so)."""
     return fit_blueprint(refit_rows(retraining_rows, validation_split, modeling), selection, tuned, modeling, spec)
@@ -128,20 +124,19 @@ def describe_challenger_release(recent_training_rows: pd.DataFrame, incumbent: D
                           details={"incumbent": incumbent.version, "recent_training_rows": len(recent_training_rows)})
 
 
-def build_index_section(decision: dict[str, Any], promotion: RegistryEvent) -> dict[str, Any]:
+def build_index_section(decision: dict[str, Any], promotion: RegistryEvent) -> IndexSection:
     """Return the retraining section of `data/08_reporting/index.html`: the last champion-challenger decision."""
     metric = decision["primary_metric"]
     verdict = promotion.verdict.summary() if promotion.verdict else "no verdict"
-    return {
-        "title": "Retraining (champion vs challenger)",
-        "updated": decision["decided_at"],
-        "headline": {
-            "decision": f"{promotion.version} promoted" if promotion.event == "promoted" else f"{promotion.version} blocked",
+    return IndexSection(
+        title="Retraining (champion vs challenger)",
+        updated=decision["decided_at"],
+        headline={
+            "decision": f"{promotion.version} {promotion.event}",
             "gate": verdict,
-            f"champion {metric}": f"{decision['champion_metrics'][metric]:.4f}",
-            f"challenger {metric}": f"{decision['challenger_metrics'][metric]:.4f}",
+            f"champion {metric} (recent rows)": f"{decision['champion_metrics'][metric]:.4f}",
+            f"challenger {metric} (recent rows)": f"{decision['challenger_metrics'][metric]:.4f}",
             "held-out recent rows": decision["holdout_rows"],
         },
-        "links": [],
-        "notes": [decision["reason"], f"Release gate on the frozen holdout: {verdict}."],
-    }
+        notes=[decision["reason"], f"Release gate on the frozen holdout: {verdict}."],
+    )

@@ -1,0 +1,105 @@
+"""The evaluation's headline numbers and verdicts, and its section of the report index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
+from ml_lifecycle.estimators import ScoringModel
+from ml_lifecycle.evaluation_config import EvaluationConfig
+from ml_lifecycle.model_checks import RELEASED, describe_objective
+from ml_lifecycle.pipelines.evaluation.evidently_reports import EVIDENTLY_TEST_HREF
+from ml_lifecycle.pipelines.evaluation.results import ReleaseFindings, TestResults
+from ml_lifecycle.registry import RegistryEvent
+from ml_lifecycle.report_index import IndexSection, Link
+
+REPORT_HREF = "evaluation/evaluation_report.html"
+MODEL_CARD_HREF = "evaluation/model_card.md"
+DECISION_METRICS = ["accuracy", "precision", "recall", "f1", "fbeta"]
+
+
+def summarise_evaluation(results: TestResults, findings: ReleaseFindings, threshold_choice: ThresholdChoice,
+                         champion_selection: ChampionSelection, released_model: ScoringModel, release_promotion: RegistryEvent,
+                         config: EvaluationConfig) -> dict[str, Any]:
+    """Return the evaluation's headline numbers and verdicts, and the release decision with the gate's verdict."""
+    fairness, leak_checks, behavioural_checks = findings.fairness, findings.leaks, findings.behaviour
+    by_model = results.metrics.set_index("model")
+    released = by_model.loc[RELEASED]
+    baselines = by_model[by_model["role"] == "baseline"].sort_values("log_loss")
+    protected = fairness.dropna(subset=["largest_gap"])
+    gap = protected.sort_values("largest_gap", ascending=False).iloc[0] if len(protected) else None
+    calibration = results.calibration.set_index("method")
+    metric, kept = config.calibration.selection_metric, threshold_choice.calibration
+    scores = ", ".join(f"{method} {value:.4f}" for method, value in calibration[metric].items())
+    why = "no calibration beat the raw probabilities on" if kept == "none" else f"{kept} had the best"
+    return {
+        "model": champion_selection.champion,
+        "fitted_on": champion_selection.refit_on.replace("_", " "),
+        "description": released_model.description,
+        "threshold": threshold_choice.threshold,
+        "threshold_objective": describe_objective(threshold_choice),
+        "beta": threshold_choice.beta,
+        "calibration": threshold_choice.calibration,
+        "calibration_validation": calibration.drop(columns="chosen").to_dict("index"),
+        "calibration_reason": f"{why} cross-fitted validation {metric} ({scores})",
+        "test_rows": int(released[["tp", "fp", "tn", "fn"]].sum()),
+        "test": {k: float(released[k]) for k in ["roc_auc", "pr_auc", "log_loss", "brier", "ece", *DECISION_METRICS, "expected_cost"]},
+        "confusion_matrix": {k: int(released[k]) for k in ["tp", "fp", "tn", "fn"]},
+        "best_baseline": None if baselines.empty else {
+            "model": baselines.index[0], "roc_auc": float(baselines["roc_auc"].iloc[0]),
+            "log_loss": float(baselines["log_loss"].iloc[0]), "fbeta": float(baselines["fbeta"].iloc[0])},
+        "largest_fairness_gap": None if gap is None else {
+            "slice_column": gap["slice_column"], "metric": gap["largest_gap_metric"], "value": float(gap["largest_gap"]),
+            "exceeds_limit": bool(gap["exceeds_limit"])},
+        "fairness_gaps_over_limit": fairness.loc[fairness["exceeds_limit"], "slice_column"].tolist(),
+        "possible_leaks": leak_checks.loc[leak_checks["possible_leak"], "feature"].tolist(),
+        "behavioural_failures": behavioural_checks.loc[~behavioural_checks["passed"].astype(bool), "test"].tolist()
+        if len(behavioural_checks) else [],
+        "confidence": results.confidence,
+        "serving": results.serving_cost,
+        "release": {"version": release_promotion.version, "decision": release_promotion.event,
+                    "gate": release_promotion.verdict.summary() if release_promotion.verdict else "not gated",
+                    "rules": [r.model_dump() for r in release_promotion.verdict.rules] if release_promotion.verdict else []},
+    }
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def build_index_section(evaluation_summary: dict[str, Any]) -> IndexSection:
+    """Return the evaluation section of `data/08_reporting/index.html`: headline numbers and links."""
+    s = evaluation_summary
+    gap = s["largest_fairness_gap"]
+    release = s["release"]
+    notes = [f"Released model: {s['description']}.",
+             f"Registry version {release['version']} {release['decision']}: release gate {release['gate']}."]
+    if s["possible_leaks"]:
+        notes.append(f"Possible leaks flagged: {', '.join(s['possible_leaks'])}.")
+    if s["behavioural_failures"]:
+        notes.append(f"Behavioural tests failed: {'; '.join(s['behavioural_failures'])}.")
+    if s["fairness_gaps_over_limit"]:
+        notes.append(f"Fairness gaps over the limit: {', '.join(s['fairness_gaps_over_limit'])}.")
+    return IndexSection(
+        title="Evaluation (test split)",
+        updated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        headline={
+            "release": f"{release['version']} {release['decision']}",
+            "test ROC AUC": _fmt(s["test"]["roc_auc"]),
+            "test log loss": _fmt(s["test"]["log_loss"]),
+            "threshold": f"{s['threshold']:g}",
+            f"test F-beta (beta {s['beta']:g})": _fmt(s["test"]["fbeta"]),
+            "calibration": s["calibration"],
+            "largest fairness gap": "n/a" if gap is None else f"{gap['value']:.3f} ({gap['slice_column']}, {gap['metric']})",
+        },
+        links=[
+            Link(label="Evaluation report", href=REPORT_HREF),
+            Link(label="Model card", href=MODEL_CARD_HREF),
+            Link(label="Release gate verdict", href=f"{REPORT_HREF}#gate"),
+            Link(label="Evidently: classification on the test split", href=EVIDENTLY_TEST_HREF),
+            Link(label="Evidently: per-slice classification reports", href=f"{REPORT_HREF}#evidently"),
+            Link(label="Why this champion (selection rationale)", href=f"{REPORT_HREF}#rationale"),
+        ],
+        notes=notes,
+    )

@@ -1,0 +1,103 @@
+"""Verdicts and alerts: one summary row per batch, its alert level and reason, and the retrain recommendation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ml_lifecycle.pipelines.monitoring.columns import (
+    BATCH,
+    DETAIL,
+    LABELLED,
+    SCENARIO,
+    SOURCE,
+)
+from ml_lifecycle.pipelines.monitoring.config import (
+    MonitoringConfig,
+)
+
+
+def _failure_text(failed: pd.DataFrame) -> str:
+    """Return failed tests as `test[column]=value (limit)` phrases."""
+    return "; ".join(
+        f"{row.test}{'' if pd.isna(row.column) else f'[{row.column}]'}={row.value:.3g} "
+        f"({'min' if row.test in ('roc_auc', 'row_count') else 'max'} {row.threshold:g})"
+        for row in failed.itertuples()
+    )
+
+
+def _batch_verdict(tests: pd.DataFrame) -> dict[str, Any]:
+    """Return a batch's results by kind, its alert level and the reason."""
+    failed = tests[~tests["passed"].astype(bool)]
+    level = "ok"
+    if len(failed):
+        level = "critical" if (failed["severity"] == "critical").any() else "warning"
+
+    def outcome(kind: str) -> str:
+        of_kind = tests[tests["kind"] == kind]
+        if of_kind.empty:
+            return "not run"
+        return "pass" if of_kind["passed"].astype(bool).all() else "fail"
+
+    return {"drift": outcome("drift"), "data_quality": outcome("quality"), "performance": outcome("performance"),
+            "tests_failed": len(failed), "alert_level": level, "alert": level == "critical",
+            "reason": _failure_text(failed) if len(failed) else "all tests pass"}
+
+
+def _value(tests: pd.DataFrame, test: str) -> float:
+    """Return a batch-level test's measured value (NaN when the test did not run)."""
+    found = tests.loc[tests["test"] == test, "value"]
+    return float(found.iloc[0]) if len(found) else float("nan")
+
+
+def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame, slice_tests: pd.DataFrame,
+                      batch_errors: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per batch: what it is, its drift, quality and performance results, its alert and the scoring cost."""
+    tests = pd.concat([test_results, slice_tests], ignore_index=True)
+    summary = []
+    for metrics in scoring_metrics.to_dict("records"):
+        own = tests[tests[BATCH] == metrics[BATCH]]
+        summary.append({
+            **{k: metrics[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version")},
+            "drift_share": _value(own, "drifted_columns_share"), "prediction_drift": _value(own, "prediction_drift"),
+            "roc_auc": _value(own, "roc_auc"), **_batch_verdict(own),
+            **{k: metrics[k] for k in ("scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb")},
+        })
+    for error in batch_errors.to_dict("records"):
+        summary.append({**{k: error[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL)}, "drift": "not run",
+                        "data_quality": "error", "performance": "not run", "alert_level": "critical", "alert": True,
+                        "reason": f"batch rejected: {error['reason']}"})
+    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "drift_share", "prediction_drift",
+               "roc_auc", "drift", "data_quality", "performance", "tests_failed", "alert_level", "alert", "reason",
+               "scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
+    return pd.DataFrame(summary, columns=columns).astype({"rows": "Int64", "tests_failed": "Int64", LABELLED: "boolean"})
+
+
+def recommend_retraining(summary: pd.DataFrame, test_results: pd.DataFrame, slice_tests: pd.DataFrame,
+                         config: MonitoringConfig) -> dict[str, Any]:
+    """Return whether to retrain, and why: performance failures or repeated drift say retrain; broken data says fix the feed."""
+    policy, reasons = config.retrain, []
+    tests = pd.concat([test_results, slice_tests], ignore_index=True)
+    failed = tests[~tests["passed"].astype(bool) & (tests["severity"] == "critical")]
+    broken = set(failed.loc[failed["kind"] == "quality", BATCH]) | set(summary.loc[summary["data_quality"] == "error", BATCH])
+    # A batch with broken data says nothing about the model: its drift and performance are the fault's.
+    model_evidence = failed[~failed[BATCH].isin(broken)]
+    performance = model_evidence[model_evidence["kind"] == "performance"]
+    degraded = list(dict.fromkeys(performance[BATCH]))
+    if policy.on_performance_failure and degraded:
+        reasons.append(f"performance below its limits on labelled batch(es) {', '.join(degraded)}: {_failure_text(performance)}")
+    latest = summary.loc[(summary["drift"] != "not run") & ~summary[BATCH].isin(broken), BATCH].tail(policy.window)
+    drifted = [b for b in latest if b in set(model_evidence.loc[model_evidence["kind"] == "drift", BATCH])]
+    if len(drifted) >= policy.drifted_batches:
+        reasons.append(f"drift in {len(drifted)} of the latest {len(latest)} batches with sound data ({', '.join(drifted)}): "
+                       "the population differs from the one the model was trained on")
+    broken = sorted(broken, key=summary[BATCH].tolist().index)
+    retrain = bool(reasons)
+    action = "retrain" if retrain else ("fix the data feed" if broken else "no action")
+    notes = [f"data-quality faults or rejected batches ({', '.join(broken)}): fix the feed first; "
+             "retraining on broken data would teach the model the fault"] if broken else []
+    return {"retrain": retrain, "action": action,
+            "reason": " | ".join(reasons) if reasons else ("no batch shows degraded performance or repeated drift"),
+            "notes": notes, "batches": int(len(summary)), "alerts": int(summary["alert"].astype(bool).sum()),
+            "alerting_batches": summary.loc[summary["alert"].astype(bool), BATCH].tolist()}

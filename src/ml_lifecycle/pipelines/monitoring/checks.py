@@ -1,0 +1,220 @@
+"""Checks of each production batch: champion scores, Evidently reports with the declared tests, and per-slice metrics."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from evidently.metrics import (
+    Accuracy,
+    DriftedColumnsCount,
+    MissingValueCount,
+    OutListValueCount,
+    OutRangeValueCount,
+    Precision,
+    Recall,
+    RocAuc,
+    RowCount,
+    ValueDrift,
+)
+from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
+from evidently.tests import gte, lte
+
+from ml_lifecycle import evidently_glue, rows
+from ml_lifecycle.deployment import DeployedModel
+from ml_lifecycle.evidently_glue import PREDICTION, PROBABILITY
+from ml_lifecycle.pipelines.monitoring.columns import (
+    BATCH,
+    BATCH_COLUMNS,
+    BATCH_TIME,
+    DETAIL,
+    LABELLED,
+    SCENARIO,
+    SOURCE,
+    TEST_COLUMNS,
+)
+from ml_lifecycle.pipelines.monitoring.config import (
+    MaxTest,
+    MinTest,
+    MonitoringConfig,
+)
+from ml_lifecycle.spec import ProblemSpec
+
+
+def _scored(typed: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec) -> pd.DataFrame:
+    """Return typed rows with the deployed champion's probability and its decision at the deployed threshold."""
+    proba = champion.probabilities(rows.apply_missing_value_fills(typed, champion.fills, spec))
+    scored = typed.copy()
+    scored[PROBABILITY] = proba
+    scored[PREDICTION] = (proba >= champion.threshold).astype(int)
+    return scored
+
+
+def score_reference(reference: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec) -> pd.DataFrame:
+    """Return the reference rows scored by the champion, so prediction drift compares like with like."""
+    return _scored(reference, champion, spec)
+
+
+def score_production_batches(batches: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return every batch scored as deployed, and the scoring's software metrics per batch."""
+    scored, metrics = [], []
+    for name, batch in batches.groupby(BATCH, sort=False):
+        start = time.perf_counter()
+        scored.append(_scored(batch, champion, spec))
+        seconds = time.perf_counter() - start
+        # Peak memory in a second, traced pass: tracing slows Python allocations, so it stays out of the timing.
+        tracemalloc.start()
+        _scored(batch, champion, spec)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        info = batch[[SOURCE, SCENARIO, DETAIL, LABELLED]].iloc[0].to_dict()
+        metrics.append({BATCH: name, **info, "rows": len(batch), "model_version": champion.version,
+                        "scoring_seconds": seconds, "latency_ms_per_row": 1000 * seconds / len(batch),
+                        "rows_per_second": len(batch) / seconds, "peak_memory_mb": peak / 2**20})
+    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "scoring_seconds",
+               "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
+    scored_batches = pd.concat(scored, ignore_index=True) if scored else batches.assign(**{PROBABILITY: [], PREDICTION: []})
+    return scored_batches, pd.DataFrame(metrics, columns=columns)
+
+
+def _drift_options(config: MonitoringConfig, spec: ProblemSpec) -> dict[str, Any]:
+    """Return the declared drift methods and thresholds as Evidently drift arguments."""
+    drift = config.drift
+    return {"columns": spec.features, "num_method": drift.numeric_method, "num_threshold": drift.numeric_threshold,
+            "cat_method": drift.categorical_method, "cat_threshold": drift.categorical_threshold,
+            "per_column_method": drift.per_column_method or None,
+            "per_column_threshold": drift.per_column_threshold or None,
+            "drift_share": config.tests.drifted_columns_share.max}
+
+
+def _bound(test: MaxTest | MinTest) -> Any:
+    """Return the Evidently test for a declared threshold; a warning-level test fails as WARNING."""
+    critical = test.severity == "critical"
+    return lte(test.max, is_critical=critical) if isinstance(test, MaxTest) else gte(test.min, is_critical=critical)
+
+
+def declared_tests(reference: pd.DataFrame, champion: DeployedModel, labelled: bool, config: MonitoringConfig,
+                   spec: ProblemSpec) -> list[dict[str, Any]]:
+    """Return each enabled explicit test as {test, kind, column, threshold, severity, metric} (an Evidently metric with the test set)."""
+    tests = config.tests
+    declared: list[tuple[str, str, str | None, MaxTest | MinTest, Callable[[Any], Any]]] = [
+        ("drifted_columns_share", "drift", None, tests.drifted_columns_share,
+         lambda t: DriftedColumnsCount(**_drift_options(config, spec), share_tests=[t])),
+        ("prediction_drift", "drift", PROBABILITY, tests.prediction_drift,
+         lambda t: ValueDrift(column=PROBABILITY, method=config.drift.prediction_method,
+                              threshold=tests.prediction_drift.max, tests=[t])),
+        ("row_count", "quality", None, tests.row_count, lambda t: RowCount(tests=[t])),
+    ]
+    for column in spec.features:
+        declared.append(("missing_share", "quality", column, tests.missing_share,
+                         lambda t, c=column: MissingValueCount(column=c, share_tests=[t])))
+    for column in spec.categorical_features:
+        known = sorted(champion.categories[column])  # never seen in training, not merely absent from the reference
+        declared.append(("new_category_share", "quality", column, tests.new_category_share,
+                         lambda t, c=column, k=known: OutListValueCount(column=c, values=k, share_tests=[t])))
+    for column in spec.numeric_features:
+        low, high = float(reference[column].min()), float(reference[column].max())
+        declared.append(("out_of_range_share", "quality", column, tests.out_of_range_share,
+                         lambda t, c=column, lo=low, hi=high: OutRangeValueCount(column=c, left=lo, right=hi, share_tests=[t])))
+    if labelled:
+        declared.append(("roc_auc", "performance", None, tests.roc_auc, lambda t: RocAuc(tests=[t])))
+    return [
+        {"test": name, "kind": kind, "column": column, "severity": test.severity,
+         "threshold": test.max if isinstance(test, MaxTest) else test.min, "metric": make(_bound(test))}
+        for name, kind, column, test, make in declared if test.enabled
+    ]
+
+
+def _batch_report(batch: pd.DataFrame, reference: pd.DataFrame, champion: DeployedModel, config: MonitoringConfig,
+                  spec: ProblemSpec) -> tuple[Any, list[dict[str, Any]]]:
+    """Return one batch's Evidently snapshot (drift, quality, prediction drift, classification) and its declared tests."""
+    info = batch.iloc[0]
+    labelled = bool(info[LABELLED])
+    tests = declared_tests(reference, champion, labelled, config, spec)
+    # The report runs without Evidently's automatic tests (run_report: include_tests=False), so the
+    # presets add none; only the declared tests below are evaluated. (Passing include_tests=False to
+    # DataSummaryPreset itself breaks its rendering in Evidently 0.7.23.)
+    metrics: list[Any] = [DataDriftPreset(**_drift_options(config, spec))]
+    if config.data_summary:
+        metrics.append(DataSummaryPreset())
+    if labelled:
+        metrics.append(ClassificationPreset())
+    metrics += [test["metric"] for test in tests]
+    current = batch.drop(columns=BATCH_COLUMNS + [LABELLED])
+    # Evidently's classification metrics need plain integer labels, not pandas' nullable Int8.
+    current = current.astype({spec.target_column: "int64"}) if labelled else current.drop(columns=spec.target_column)
+    when = info[BATCH_TIME]
+    snapshot = evidently_glue.run_report(
+        metrics, current, spec, reference, with_target=labelled, name=str(info[BATCH]),
+        timestamp=None if pd.isna(when) else pd.Timestamp(when).to_pydatetime(),
+        tags=[str(info[SOURCE])] + ([] if pd.isna(info[SCENARIO]) else [str(info[SCENARIO])]))
+    return snapshot, tests
+
+
+def build_batch_reports(scored_batches: pd.DataFrame, scored_reference: pd.DataFrame, champion: DeployedModel,
+                        config: MonitoringConfig, spec: ProblemSpec) -> tuple[dict[str, str], dict[str, dict], pd.DataFrame, list[dict[str, Any]]]:
+    """Return per batch the Evidently report as HTML (people) and JSON (machines), the explicit tests' results, and the workspace runs."""
+    pages, documents, results, runs = {}, {}, [], []
+    for name, batch in scored_batches.groupby(BATCH, sort=False):
+        snapshot, tests = _batch_report(batch, scored_reference, champion, config, spec)
+        document = evidently_glue.snapshot_json(snapshot)
+        outcomes = evidently_glue.outcomes_by_metric(document)
+        for test in tests:
+            outcome = outcomes[test["metric"].get_metric_id()]
+            results.append({BATCH: name, **{k: test[k] for k in ("test", "kind", "column", "threshold", "severity")},
+                            "value": outcome["value"], "passed": outcome["status"] == "SUCCESS",
+                            "description": outcome["description"]})
+        pages[name] = evidently_glue.snapshot_html(snapshot)
+        documents[name] = document
+        runs.append({"name": name, "snapshot": snapshot})
+    return pages, documents, pd.DataFrame(results, columns=TEST_COLUMNS), runs
+
+
+SLICE_METRICS = {"recall": Recall, "precision": Precision, "accuracy": Accuracy}
+
+
+def _slice_metrics(rows_: pd.DataFrame, spec: ProblemSpec) -> dict[str, float]:
+    """Return recall, precision and accuracy (at the deployed threshold) of one slice's rows, from one small report."""
+    # One report per slice value: Evidently 0.7.23's GroupBy returns the overall value for classification metrics.
+    snapshot = evidently_glue.run_report([metric() for metric in SLICE_METRICS.values()], rows_.reset_index(drop=True), spec)
+    values = [metric["value"] for metric in evidently_glue.snapshot_json(snapshot)["metrics"]]
+    return {name: float(value) for name, value in zip(SLICE_METRICS, values, strict=True)}
+
+
+def build_slice_metrics(scored_batches: pd.DataFrame, config: MonitoringConfig, spec: ProblemSpec) -> pd.DataFrame:
+    """Return classification metrics per labelled batch and slice value with enough positives to compare."""
+    target, minimum = spec.target_column, config.tests.slice_recall_gap.min_positives
+    found = []
+    labelled = scored_batches[scored_batches[LABELLED].astype(bool)]
+    for name, batch in labelled.groupby(BATCH, sort=False):
+        typed = batch.drop(columns=BATCH_COLUMNS + [LABELLED]).astype({target: "int64"})
+        for column in config.slice_columns(spec):
+            for value, rows_ in typed.groupby(column, sort=True):
+                positives = int(rows_[target].sum())
+                entry = {BATCH: name, "slice_column": column, "slice_value": str(value),
+                         "rows": len(rows_), "positives": positives, "compared": positives >= minimum}
+                if positives >= minimum:
+                    entry |= _slice_metrics(rows_, spec)
+                found.append(entry)
+    return pd.DataFrame(found, columns=[BATCH, "slice_column", "slice_value", "rows", "positives", "compared",
+                                        *SLICE_METRICS])
+
+
+def check_slice_recall_gaps(slice_metrics: pd.DataFrame, config: MonitoringConfig) -> pd.DataFrame:
+    """Return the per-slice recall-gap test per labelled batch and slice column (largest minus smallest recall)."""
+    test = config.tests.slice_recall_gap
+    results = []
+    if test.enabled:
+        compared = slice_metrics[slice_metrics["compared"].astype(bool)]
+        for (name, column), group in compared.groupby([BATCH, "slice_column"], sort=False):
+            if len(group) < 2:
+                continue
+            gap = float(group["recall"].max() - group["recall"].min())
+            worst, best = group.loc[group["recall"].idxmin(), "slice_value"], group.loc[group["recall"].idxmax(), "slice_value"]
+            results.append({BATCH: name, "test": "slice_recall_gap", "kind": "performance", "column": column,
+                            "value": gap, "threshold": test.max, "passed": gap <= test.max, "severity": test.severity,
+                            "description": f"recall {best} - {worst} = {gap:.3f} (max {test.max})"})
+    return pd.DataFrame(results, columns=TEST_COLUMNS)

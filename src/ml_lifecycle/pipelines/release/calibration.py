@@ -1,0 +1,118 @@
+"""Release steps 1-2: a train-only twin, calibration and threshold chosen on the validation split, and the bundle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
+from ml_lifecycle.bundle import InputLimits, ModelBundle, build_recipe
+from ml_lifecycle.estimators import (
+    CalibratedModel,
+    ScoringModel,
+    model_scores,
+    score_calibrator,
+)
+from ml_lifecycle.evaluation_config import EvaluationConfig
+from ml_lifecycle.metrics import METRICS, expected_calibration_error
+from ml_lifecycle.model_checks import (
+    best_threshold,
+    chosen_calibration,
+    describe_objective,
+    labels,
+    threshold_curve,
+)
+from ml_lifecycle.model_recipe import fit_blueprint
+from ml_lifecycle.modeling_config import ModelingConfig
+from ml_lifecycle.spec import ProblemSpec
+
+
+def fit_holdout_twin(fitted_model: BaseEstimator, twin_rows: pd.DataFrame, selection: ChampionSelection,
+                     tuned: dict[str, Any], config: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
+    """Return a copy of the model that has not seen the validation split: the model itself when it has not.
+
+    Calibration and threshold are chosen on the validation split from this twin's predictions.
+    """
+    if config.champion.refit_on == "train":
+        return fitted_model
+    return fit_blueprint(twin_rows, selection, tuned, config, spec)
+
+
+def compare_calibrations(holdout_twin: BaseEstimator, validation_split: pd.DataFrame,
+                         config: EvaluationConfig, spec: ProblemSpec) -> pd.DataFrame:
+    """Return each calibration's cross-fitted validation log loss, Brier and ECE, and which one is kept.
+
+    Scored on the champion's twin that has not seen the validation split (see `fit_holdout_twin`).
+    """
+    settings = config.calibration
+    y = labels(validation_split, spec)
+    raw = holdout_twin.predict_proba(validation_split)[:, 1]
+    scores = model_scores(holdout_twin, validation_split).reshape(-1, 1)
+    folds = StratifiedKFold(settings.folds, shuffle=True, random_state=spec.seed)
+    held_out = {"none": raw}
+    for method in settings.methods:
+        held_out[method] = cross_val_predict(score_calibrator(method), scores, y, cv=folds, method="predict_proba")[:, 1]
+    table = pd.DataFrame([
+        {"method": method, "log_loss": METRICS["log_loss"](y, p), "brier": METRICS["brier"](y, p),
+         "ece": expected_calibration_error(y, p, settings.bins)}
+        for method, p in held_out.items()
+    ])
+    metric = table.set_index("method")[settings.selection_metric]
+    best = metric.drop("none").idxmin() if len(metric) > 1 else "none"
+    chosen = best if metric[best] < metric["none"] - settings.min_improvement else "none"
+    return table.assign(chosen=table["method"] == chosen)
+
+
+def calibrate_model(fitted_model: BaseEstimator, holdout_twin: BaseEstimator, validation_split: pd.DataFrame,
+                       calibration_comparison: pd.DataFrame, spec: ProblemSpec) -> tuple[BaseEstimator, BaseEstimator]:
+    """Return the champion and its train-only twin with the chosen calibration (or unchanged).
+
+    The calibrator learns from the twin's scores on the whole validation split and is applied to both.
+    """
+    method = chosen_calibration(calibration_comparison)
+    if method == "none":
+        return fitted_model, holdout_twin
+    calibrator = score_calibrator(method).fit(model_scores(holdout_twin, validation_split).reshape(-1, 1),
+                                              labels(validation_split, spec))
+    return (CalibratedModel(fitted_model, calibrator, method), CalibratedModel(holdout_twin, calibrator, method))
+
+
+def choose_threshold(calibrated_holdout: BaseEstimator, validation_split: pd.DataFrame, calibration_comparison: pd.DataFrame,
+                     config: EvaluationConfig, spec: ProblemSpec) -> tuple[pd.DataFrame, ThresholdChoice]:
+    """Return the validation trade-off curve of the (calibrated) train-only twin and the threshold chosen on it."""
+    settings = config.threshold
+    curve = threshold_curve(labels(validation_split, spec), calibrated_holdout.predict_proba(validation_split)[:, 1], settings)
+    threshold = best_threshold(curve, settings)
+    at = curve.set_index("threshold").loc[threshold]
+    costs = settings.costs
+    return curve, ThresholdChoice(
+        threshold=threshold,
+        objective=settings.objective,
+        beta=settings.beta,
+        costs=costs,
+        calibration=chosen_calibration(calibration_comparison),
+        validation_fbeta=float(at["fbeta"]),
+        validation_expected_cost=float(at["expected_cost"]),
+        validation_positive_rate=float(at["positive_rate"]),
+        # For calibrated probabilities the cost-optimal threshold is c_fp / (c_fp + c_fn).
+        cost_optimal_if_calibrated=costs.false_positive / max(costs.false_positive + costs.false_negative, 1e-12),
+    )
+
+
+def build_released_model(calibrated_model: BaseEstimator, threshold_choice: ThresholdChoice,
+                         champion_selection: ChampionSelection) -> ScoringModel:
+    """Return the deployable model: the (calibrated) champion with the chosen threshold stored with it."""
+    description = (f"{champion_selection.champion}; calibration {threshold_choice.calibration}; "
+                   f"threshold {threshold_choice.threshold:g} by {describe_objective(threshold_choice)}")
+    return ScoringModel(model=calibrated_model, threshold=threshold_choice.threshold, description=description)
+
+
+def build_bundle(released_model: ScoringModel, threshold_choice: ThresholdChoice, recipe_rows: pd.DataFrame,
+                 fills: dict[str, object], limits: InputLimits, config: EvaluationConfig, spec: ProblemSpec) -> ModelBundle:
+    """Return the self-contained bundle: the recipe of `recipe_rows`, the calibrated model, threshold and abstain band."""
+    threshold, margin = threshold_choice.threshold, config.confidence.abstain_margin
+    return ModelBundle(recipe=build_recipe(recipe_rows, fills, spec, limits), model=released_model,
+                       abstain_band=(round(max(threshold - margin, 0.0), 6), round(min(threshold + margin, 1.0), 6)))
