@@ -30,9 +30,9 @@ serve: $(STAMP)
 retrain: $(STAMP)
 	$(BIN)/kedro run --pipeline=retraining
 
-# make promote VERSION=v3 REASON="why" / make rollback [VERSION=v1] [REASON="why"]
+# make promote VERSION=v3 REASON="why" [FORCE=1] (the release gate decides unless FORCE) / make rollback [VERSION=v1] [REASON="why"]
 promote: $(STAMP)
-	$(BIN)/kedro champion promote $(VERSION) --reason "$(REASON)"
+	$(BIN)/kedro champion promote $(VERSION) --reason "$(REASON)" $(if $(FORCE),--force)
 
 rollback: $(STAMP)
 	$(BIN)/kedro champion rollback $(if $(VERSION),--to $(VERSION)) --reason "$(or $(REASON),rollback)"

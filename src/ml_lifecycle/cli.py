@@ -21,8 +21,8 @@ from kedro.framework.startup import ProjectMetadata
 
 from ml_lifecycle.bundle import BundleError
 from ml_lifecycle.gate import (
-    GateConfig,
     GateVerdict,
+    ReleaseConfig,
     comparison_result,
     paired_bootstrap_gain,
 )
@@ -87,7 +87,7 @@ def _gate_for_manual_promotion(registry: ModelRegistry, version: str, context: A
     if snapshot.champion in (None, verdict.incumbent, version):
         return verdict
     spec = ProblemSpec.model_validate(context.params["problem"])
-    rule = GateConfig.model_validate(context.params["release"]["gate"]).beats_incumbent
+    rule = ReleaseConfig.model_validate(context.params["release"]).gate.beats_incumbent
     holdout = context.catalog.load("frozen_holdout")
     candidate, incumbent = registry.load(version).bundle, registry.load(snapshot.champion).bundle
     y = holdout[spec.target_column].to_numpy(dtype=int)

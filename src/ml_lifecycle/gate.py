@@ -59,6 +59,12 @@ class GateConfig(StrictModel):
     calibration_error: CalibrationRule = CalibrationRule()
 
 
+class ReleaseConfig(StrictModel):
+    """How a model is released (`conf/base/parameters_release.yml`, key `release`)."""
+
+    gate: GateConfig = GateConfig()
+
+
 class RuleResult(StrictModel):
     """One rule's outcome: what was measured, against which limit, and whether it passed."""
 
@@ -112,7 +118,8 @@ def paired_bootstrap_gain(y: np.ndarray, candidate: np.ndarray, reference: np.nd
             gains.append(sign * (metric(y[rows], candidate[rows]) - metric(y[rows], reference[rows])))
     tail = (1 - rule.confidence) / 2
     low, high = np.quantile(gains, [tail, 1 - tail])
-    return sign * (metric(y, candidate) - metric(y, reference)), float(low), float(high)
+    # + 0.0 turns a negative zero (no difference, with the sign flipped) into 0.0, so it never reads "-0.0000"
+    return sign * (metric(y, candidate) - metric(y, reference)) + 0.0, float(low) + 0.0, float(high) + 0.0
 
 
 def comparison_result(name: str, rule: ComparisonRule, gains: dict[str, tuple[float, float, float]]) -> RuleResult:

@@ -31,7 +31,7 @@ RELEASES = {
     },
     "retraining": {
         "inputs": {"fitted_model": "challenger_model", "twin_rows": "retraining_rows", "recipe_rows": "train_split",
-                   "release_context": "challenger_release_context"},
+                   "release_context": "challenger_release_context", "data_fingerprint": "retraining_fingerprint"},
         "outputs": {"released_model": "challenger", "gate_verdict": "challenger_gate_verdict",
                     "release_registration": "challenger_registration", "release_promotion": "challenger_promotion"},
     },
@@ -43,7 +43,7 @@ def released_under(namespace: str) -> Pipeline:
     """Return the release steps under `namespace`, wired to that pipeline's datasets."""
     template = import_module(f"{__package__}.pipelines.release").create_pipeline()
     wiring = RELEASES[namespace]
-    return pipeline(template, namespace=namespace, inputs=wiring["inputs"] | {n: n for n in SHARED_RELEASE_INPUTS},
+    return pipeline(template, namespace=namespace, inputs={n: n for n in SHARED_RELEASE_INPUTS} | wiring["inputs"],
                     outputs=wiring["outputs"], parameters=RELEASE_PARAMETERS)
 
 

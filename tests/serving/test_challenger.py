@@ -117,6 +117,12 @@ def test_promotion_and_rollback_swap_the_served_version_and_leave_an_audit_trail
     assert service.post("/admin/reload").json()["champion"] == challenger_version
     assert service.post("/predict", json=record).json()["model_version"] == challenger_version
 
+    # blue passed the gate when nothing was served; against today's champion the comparison is redone, and a model
+    # that scores exactly as the champion does not beat it
+    rejudged = champion_command(deployed_project, "promote", blue, "--reason", "test: blue again")
+    assert rejudged.exit_code != 0 and f"the release gate blocks {blue}: blocked by beats the incumbent" in rejudged.output
+    assert f"vs {challenger_version}: gain +0.0000 [+0.0000, +0.0000]" in rejudged.output
+
     rolled_back = champion_command(deployed_project, "rollback", "--reason", "test: back to blue")
     assert rolled_back.exit_code == 0, rolled_back.output
     assert service.post("/admin/reload").json()["champion"] == blue

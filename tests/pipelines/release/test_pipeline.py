@@ -14,9 +14,9 @@ from ml_lifecycle import rows
 from ml_lifecycle.bundle import InputLimits
 from ml_lifecycle.estimators import build_model
 from ml_lifecycle.files import TypedJSONDataset
+from ml_lifecycle.gate import ReleaseConfig
 from ml_lifecycle.modeling_config import ModelingConfig
 from ml_lifecycle.pipelines.release import create_pipeline
-from ml_lifecycle.pipelines.release.decision import ReleaseConfig
 from ml_lifecycle.registry import (
     ChampionBundleDataset,
     ModelRegistry,

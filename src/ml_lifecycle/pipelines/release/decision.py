@@ -8,8 +8,8 @@ from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
 from ml_lifecycle.bundle import ModelBundle
 from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.gate import (
-    GateConfig,
     GateVerdict,
+    ReleaseConfig,
     calibration_result,
     comparison_result,
     count_result,
@@ -32,12 +32,6 @@ from ml_lifecycle.registry import (
     ReleaseInfo,
 )
 from ml_lifecycle.spec import ProblemSpec, StrictModel
-
-
-class ReleaseConfig(StrictModel):
-    """How a model is released (`conf/base/parameters_release.yml`, key `release`)."""
-
-    gate: GateConfig = GateConfig()
 
 
 class ReleaseEvidence(StrictModel):

@@ -8,6 +8,7 @@ Not part of `__default__`: run it when monitoring recommends retraining and feed
 
 from kedro.pipeline import Node, Pipeline
 
+from ml_lifecycle.model_recipe import fingerprint_data
 from ml_lifecycle.pipelines.retraining import nodes
 
 
@@ -21,6 +22,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["recent_training_rows", "recent_holdout_rows"], name="hold_out_latest_rows"),
             Node(nodes.combine_training_rows, ["train_split", "recent_training_rows"], "retraining_rows",
                  name="combine_training_rows"),
+            Node(fingerprint_data, ["retraining_rows", "validation_split"], "retraining_fingerprint",
+                 name="fingerprint_retraining_rows"),
             Node(nodes.fit_challenger,
                  ["retraining_rows", "validation_split", "champion_selection", "tuning_results", "params:modeling",
                   "params:problem"],
