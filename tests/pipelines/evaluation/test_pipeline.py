@@ -48,14 +48,19 @@ def evaluated_project(test_project: Path) -> Path:
     return test_project
 
 
-def test_the_released_bundle_is_registered_and_promoted_by_the_gate_with_its_threshold(evaluated_project):
+def test_the_released_bundle_is_registered_and_decided_by_the_gate_with_its_threshold(evaluated_project):
     catalog = project_catalog(evaluated_project)
     choice, test = catalog.load("threshold_choice"), catalog.load("test_split")
     registry = ModelRegistry(evaluated_project / "data/06_models/model_registry")
     snapshot = registry.snapshot()
     promotion = catalog.load("release_promotion")
-    assert promotion.event == "promoted" and promotion.verdict.passed and snapshot.champion == promotion.version
-    loaded = registry.load()
+    verdict = promotion.verdict
+    if promotion.event == "promoted":  # the shared project's first release: it beats every baseline
+        assert verdict.passed and verdict.incumbent is None and snapshot.champion == promotion.version
+    else:  # an earlier test released this same model already: it cannot beat itself, and the incumbent stays
+        assert [r.rule for r in verdict.failures("block")] == ["beats the incumbent"]
+        assert snapshot.champion == verdict.incumbent != promotion.version
+    loaded = registry.load(promotion.version)
     manifest = loaded.manifest
     assert manifest.stage == "released" and manifest.threshold == choice.threshold == loaded.bundle.threshold
     assert manifest.calibration == choice.calibration and manifest.problem == "adult"

@@ -6,6 +6,7 @@ The test split is never an input of this pipeline.
 
 from kedro.pipeline import Node, Pipeline
 
+from ml_lifecycle.bundle import build_recipe
 from ml_lifecycle.model_recipe import fingerprint_data
 from ml_lifecycle.pipelines.modeling import records, selection
 
@@ -38,9 +39,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(records.build_experiment_record,
                  ["leaderboard", "cv_fold_metrics", "training_curves", "tuning_results", "champion_selection", "data_fingerprint", *CONFIG],
                  "experiment_log", name="build_experiment_record"),
+            Node(build_recipe, ["train_split", "missing_value_fills", "params:problem", "params:deployment"], "candidate_recipe",
+                 name="build_candidate_recipe"),
             Node(selection.build_candidate,
-                 ["champion_model", "champion_selection", "leaderboard", "train_split", "missing_value_fills", "data_fingerprint",
-                  "params:deployment", "params:problem"],
+                 ["champion_model", "champion_selection", "leaderboard", "candidate_recipe", "data_fingerprint", "params:problem"],
                  "candidate_registration", name="register_candidate"),
         ]
     )

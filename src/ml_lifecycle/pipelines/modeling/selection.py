@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import ParameterSampler, StratifiedKFold
 
 from ml_lifecycle.artifacts import ChampionSelection
-from ml_lifecycle.bundle import InputLimits, ModelBundle, build_recipe
+from ml_lifecycle.bundle import ModelBundle, Recipe
 from ml_lifecycle.estimators import ScoringModel
 from ml_lifecycle.metrics import METRICS, score_all
 from ml_lifecycle.model_recipe import configured_model, fit_blueprint, refit_rows
@@ -237,12 +237,11 @@ def fit_champion(train_split: pd.DataFrame, validation_split: pd.DataFrame, sele
 
 
 def build_candidate(champion_model: BaseEstimator, selection: ChampionSelection, leaderboard: pd.DataFrame,
-                    train_split: pd.DataFrame, fills: dict[str, object], fingerprint: str, limits: InputLimits,
-                    spec: ProblemSpec) -> ReleaseCandidate:
+                    recipe: Recipe, fingerprint: str, spec: ProblemSpec) -> ReleaseCandidate:
     """Return the champion as a registry candidate: uncalibrated, threshold 0.5, never promoted (a release decides)."""
     row = leaderboard.set_index("model").loc[selection.champion]
     return ReleaseCandidate(
-        bundle=ModelBundle(recipe=build_recipe(train_split, fills, spec, limits),
+        bundle=ModelBundle(recipe=recipe,
                            model=ScoringModel(champion_model, threshold=0.5, description=selection.champion)),
         info=ReleaseInfo(problem=spec.name, model=selection.champion, stage="candidate",
                          description=f"best eligible by CV {selection.primary_metric} = {selection.cv_score:.4f}; "

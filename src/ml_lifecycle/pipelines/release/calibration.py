@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
-from ml_lifecycle.bundle import InputLimits, ModelBundle, build_recipe
+from ml_lifecycle.bundle import ModelBundle, Recipe
 from ml_lifecycle.estimators import (
     CalibratedModel,
     ScoringModel,
@@ -110,9 +110,9 @@ def build_released_model(calibrated_model: BaseEstimator, threshold_choice: Thre
     return ScoringModel(model=calibrated_model, threshold=threshold_choice.threshold, description=description)
 
 
-def build_bundle(released_model: ScoringModel, threshold_choice: ThresholdChoice, recipe_rows: pd.DataFrame,
-                 fills: dict[str, object], limits: InputLimits, config: EvaluationConfig, spec: ProblemSpec) -> ModelBundle:
-    """Return the self-contained bundle: the recipe of `recipe_rows`, the calibrated model, threshold and abstain band."""
+def build_bundle(released_model: ScoringModel, threshold_choice: ThresholdChoice, recipe: Recipe,
+                 config: EvaluationConfig) -> ModelBundle:
+    """Return the self-contained bundle: the row-preparation recipe, the calibrated model, threshold and abstain band."""
     threshold, margin = threshold_choice.threshold, config.confidence.abstain_margin
-    return ModelBundle(recipe=build_recipe(recipe_rows, fills, spec, limits), model=released_model,
+    return ModelBundle(recipe=recipe, model=released_model,
                        abstain_band=(round(max(threshold - margin, 0.0), 6), round(min(threshold + margin, 1.0), 6)))

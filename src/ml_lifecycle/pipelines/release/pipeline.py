@@ -7,6 +7,7 @@ A template: `pipeline_registry` instantiates it under a namespace wherever a mod
 
 from kedro.pipeline import Node, Pipeline
 
+from ml_lifecycle.bundle import build_recipe
 from ml_lifecycle.pipelines.release import calibration, checks, decision
 
 EVALUATION = ["params:evaluation", "params:problem"]
@@ -28,8 +29,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["threshold_curve", "threshold_choice"], name="choose_threshold"),
             Node(calibration.build_released_model, ["calibrated_model", "threshold_choice", "champion_selection"], "released_model",
                  name="build_released_model"),
-            Node(calibration.build_bundle,
-                 ["released_model", "threshold_choice", "recipe_rows", "missing_value_fills", "params:deployment", *EVALUATION],
+            Node(build_recipe, ["recipe_rows", "missing_value_fills", "params:problem", "params:deployment"], "recipe",
+                 name="build_recipe"),
+            Node(calibration.build_bundle, ["released_model", "threshold_choice", "recipe", "params:evaluation"],
                  "released_bundle", name="build_bundle"),
             Node(checks.score_frozen_holdout, ["released_bundle", "incumbent_bundle", "baseline_models", "frozen_holdout",
                                               "params:problem"],
