@@ -245,8 +245,8 @@ def measure_one_row(project: Path, env: str, champion: DeployedModel, records: l
 def measure_batch(batch: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec, repeats: int) -> None:
     """Print the inference node's rows/s next to raw `predict_proba` on the prepared rows, measured in turn."""
     config = InferenceConfig(input_path="benchmark rows", output_path="-", rejects_path="-")
-    model_rows = rows.apply_missing_value_fills(
-        rows.cast_features(rows.standardise(batch, spec, "benchmark rows", label_optional=True), spec), champion.fills, spec)
+    model_rows = champion.bundle.model_rows(
+        rows.cast_features(rows.standardise(batch, spec, "benchmark rows", label_optional=True), spec), spec)
     node_seconds, raw_seconds = [], []
     for _ in range(repeats):  # interleaved, so both see the same machine state
         start = time.perf_counter()

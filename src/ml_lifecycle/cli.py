@@ -27,7 +27,7 @@ from ml_lifecycle.gate import (
     paired_bootstrap_gain,
 )
 from ml_lifecycle.project import project_context
-from ml_lifecycle.registry import Manifest, ModelRegistry, RegistryEvent
+from ml_lifecycle.registry import LoadedBundle, Manifest, ModelRegistry, RegistryEvent
 from ml_lifecycle.spec import ProblemSpec
 
 __all__ = ["cli", "run"]
@@ -72,14 +72,14 @@ def _verdict_lines(verdict: GateVerdict) -> list[str]:
     return [f"     {'ok  ' if r.passed else 'FAIL'} {r.rule} ({r.severity}): {r.detail}" for r in verdict.rules]
 
 
-def _gate_for_manual_promotion(registry: ModelRegistry, version: str, context: Any) -> GateVerdict:
+def _gate_for_manual_promotion(registry: ModelRegistry, candidate: LoadedBundle, context: Any) -> GateVerdict:
     """Return `version`'s gate verdict for a promotion now: its release's checks, compared again with today's champion.
 
     The leak, behavioural, fairness, sanity and calibration checks belong to the version and are
     taken from its release; the comparison is redone on the frozen holdout when the champion has
     changed since.
     """
-    snapshot = registry.snapshot()
+    snapshot, version = registry.snapshot(), candidate.version
     verdict = snapshot.verdict_of(version)
     if verdict is None:
         raise click.ClickException(f"{version} was never judged by the release gate (stage {snapshot.versions[version].stage}); "
@@ -89,9 +89,9 @@ def _gate_for_manual_promotion(registry: ModelRegistry, version: str, context: A
     spec = ProblemSpec.model_validate(context.params["problem"])
     rule = ReleaseConfig.model_validate(context.params["release"]).gate.beats_incumbent
     holdout = context.catalog.load("frozen_holdout")
-    candidate, incumbent = registry.load(version).bundle, registry.load(snapshot.champion).bundle
+    bundle, incumbent = candidate.bundle, registry.load(snapshot.champion).bundle
     y = holdout[spec.target_column].to_numpy(dtype=int)
-    gain = paired_bootstrap_gain(y, candidate.probabilities(candidate.model_rows(holdout, spec)),
+    gain = paired_bootstrap_gain(y, bundle.probabilities(bundle.model_rows(holdout, spec)),
                                  incumbent.probabilities(incumbent.model_rows(holdout, spec)), rule, spec.seed)
     compared = comparison_result("beats the incumbent", rule, {snapshot.champion: gain})
     return verdict.model_copy(update={"incumbent": snapshot.champion,
@@ -154,10 +154,10 @@ def promote(metadata: ProjectMetadata, version: str, reason: str, force: bool, r
     if version not in registry.snapshot().versions:
         raise click.ClickException(f"unknown model version {version!r}; known: {sorted(registry.snapshot().versions)}")
     try:
-        registry.load(version)  # a version that cannot be served is never made champion, forced or not
+        candidate = registry.load(version)  # a version that cannot be served is never made champion, forced or not
     except (BundleError, OSError) as error:
         raise click.ClickException(str(error)) from None
-    verdict = None if force else _gate_for_manual_promotion(registry, version, context)
+    verdict = None if force else _gate_for_manual_promotion(registry, candidate, context)
     if verdict is not None and not verdict.passed:
         click.echo("\n".join(_verdict_lines(verdict)))
         raise click.ClickException(f"the release gate blocks {version}: {verdict.summary()}; "

@@ -9,6 +9,7 @@ from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
 from ml_lifecycle.estimators import ScoringModel
 from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.model_checks import RELEASED, describe_objective
+from ml_lifecycle.pages import number
 from ml_lifecycle.pipelines.evaluation.evidently_reports import EVIDENTLY_TEST_HREF
 from ml_lifecycle.pipelines.evaluation.results import ReleaseFindings, TestResults
 from ml_lifecycle.registry import RegistryEvent
@@ -64,9 +65,6 @@ def summarise_evaluation(results: TestResults, findings: ReleaseFindings, thresh
     }
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
 
 def build_index_section(evaluation_summary: dict[str, Any]) -> IndexSection:
     """Return the evaluation section of `data/08_reporting/index.html`: headline numbers and links."""
@@ -86,10 +84,10 @@ def build_index_section(evaluation_summary: dict[str, Any]) -> IndexSection:
         updated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         headline={
             "release": f"{release['version']} {release['decision']}",
-            "test ROC AUC": _fmt(s["test"]["roc_auc"]),
-            "test log loss": _fmt(s["test"]["log_loss"]),
+            "test ROC AUC": number(s["test"]["roc_auc"]),
+            "test log loss": number(s["test"]["log_loss"]),
             "threshold": f"{s['threshold']:g}",
-            f"test F-beta (beta {s['beta']:g})": _fmt(s["test"]["fbeta"]),
+            f"test F-beta (beta {s['beta']:g})": number(s["test"]["fbeta"]),
             "calibration": s["calibration"],
             "largest fairness gap": "n/a" if gap is None else f"{gap['value']:.3f} ({gap['slice_column']}, {gap['metric']})",
         },

@@ -39,7 +39,7 @@ def score_new_rows(inference_input: pd.DataFrame, deployed: DeployedModel, spec:
     usable = problems == ""
     every_row_usable = bool(usable.all())  # the usual batch: no row to drop, so no copy of the table
     typed = typed if every_row_usable else typed[usable]
-    model_rows = rows.apply_missing_value_fills(typed, deployed.fills, spec)
+    model_rows = deployed.bundle.model_rows(typed, spec)
     probability = deployed.probabilities(model_rows) if len(model_rows) else []
     decision = (pd.Series(probability, index=typed.index) >= deployed.threshold).astype("int8")
     predictions = pd.concat(

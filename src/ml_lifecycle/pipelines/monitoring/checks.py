@@ -23,7 +23,7 @@ from evidently.metrics import (
 from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
 from evidently.tests import gte, lte
 
-from ml_lifecycle import evidently_glue, rows
+from ml_lifecycle import evidently_glue
 from ml_lifecycle.deployment import DeployedModel
 from ml_lifecycle.evidently_glue import PREDICTION, PROBABILITY
 from ml_lifecycle.pipelines.monitoring.columns import (
@@ -46,7 +46,7 @@ from ml_lifecycle.spec import ProblemSpec
 
 def _scored(typed: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec) -> pd.DataFrame:
     """Return typed rows with the deployed champion's probability and its decision at the deployed threshold."""
-    proba = champion.probabilities(rows.apply_missing_value_fills(typed, champion.fills, spec))
+    proba = champion.probabilities(champion.bundle.model_rows(typed, spec))
     scored = typed.copy()
     scored[PROBABILITY] = proba
     scored[PREDICTION] = (proba >= champion.threshold).astype(int)
