@@ -29,15 +29,15 @@ from tests.conftest import copy_project, project_catalog  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="local", help="Kedro environment (default: local, the full data)")
+    parser.add_argument("--env", default="adult", help="Kedro environment (default: adult, the full data)")
     args = parser.parse_args()
-    if not (REPO / "data" / "06_models" / "champion_model.pkl").exists():
+    if not (REPO / "data" / args.env / "06_models" / "champion_model.pkl").exists():
         sys.exit("no saved champion: run `kedro run --pipeline=modeling` first")
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as folder:
         project = copy_project(Path(folder) / "project")
-        shutil.copytree(REPO / "data", project / "data", dirs_exist_ok=True)
+        shutil.copytree(REPO / "data" / args.env, project / "data" / args.env)
         start = time.perf_counter()
         completed = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines=evaluation", f"--env={args.env}"],
                                    cwd=project, env=os.environ | {"KEDRO_DISABLE_TELEMETRY": "true"},

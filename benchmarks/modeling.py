@@ -71,7 +71,7 @@ def main() -> None:
         # the modeling run never reads the test split; produce it now, outside the timing
         subprocess.run([sys.executable, "-m", "kedro", "run", "--pipeline=data_processing"], cwd=project,
                        env=env, capture_output=True, check=True)
-        catalog = project_catalog(project, env="local")
+        catalog = project_catalog(project, env="adult")
         model, test = catalog.load("champion_model"), catalog.load("test_split")
         selection = catalog.load("champion_selection")
         champion = scores(test["income"].to_numpy(), model.predict_proba(test)[:, 1])

@@ -7,7 +7,7 @@ against the saved monitoring reference. Each size runs in a fresh process, so it
 (resident set, sampled every 10 ms, above the level before the report) is its own.
 Needs a saved run: `make run` (or `kedro run --pipeline=modeling`) first.
 
-usage: .venv/bin/python benchmarks/monitoring.py [--env local] [--project PATH] [--with-1m]
+usage: .venv/bin/python benchmarks/monitoring.py [--env adult] [--project PATH] [--with-1m]
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def measure(rows: int, env: str, project: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="local", help="Kedro environment whose saved run is used (default: local, the full data)")
+    parser.add_argument("--env", default="adult", help="Kedro environment whose saved run is used (default: adult, the full data)")
     parser.add_argument("--project", type=Path, default=REPO, help="project folder with the saved run (default: this repository)")
     parser.add_argument("--with-1m", action="store_true", help="also run 1,000,000 rows (minutes, several GiB)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one size in this process

@@ -17,7 +17,7 @@ Works on a temporary copy of the project's configuration, raw data and model reg
 
 Targets on 2 cores: p50 <= 3 ms and p99 <= 10 ms for one row; batch >= 100k rows/s and >= 0.5x raw.
 
-usage: .venv/bin/python benchmarks/serving.py [--project .] [--env local] [--requests 3000] [--batch-rows 200000]
+usage: .venv/bin/python benchmarks/serving.py [--project .] [--env adult] [--requests 3000] [--batch-rows 200000]
        [--batch-repeats 5]
 """
 
@@ -85,13 +85,13 @@ def bounded(calls: list[Callable[[], Any]], max_seconds: float) -> list[float]:
     return durations
 
 
-def project_copy(source: Path, destination: Path) -> Path:
-    """Copy what serving needs (configuration, raw data, the registry) into `destination`."""
+def project_copy(source: Path, destination: Path, env: str) -> Path:
+    """Copy what serving needs (configuration, raw data, the environment's saved layers) into `destination`."""
     copy_project(destination, repo_root=source)
     for layer in SAVED_LAYERS:
-        if not (source / "data" / layer).exists():
-            sys.exit(f"{source / 'data' / layer} is missing: run `make run` first")
-        shutil.copytree(source / "data" / layer, destination / "data" / layer, dirs_exist_ok=True)
+        if not (source / "data" / env / layer).exists():
+            sys.exit(f"{source / 'data' / env / layer} is missing: run `make run` first")
+        shutil.copytree(source / "data" / env / layer, destination / "data" / env / layer, dirs_exist_ok=True)
     return destination
 
 
@@ -99,7 +99,7 @@ def service_arguments(description: str) -> argparse.ArgumentParser:
     """Return a parser with the options every service benchmark takes: the project and its environment."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--project", type=Path, default=REPO, help="Kedro project with a champion (default: this repository)")
-    parser.add_argument("--env", default="local", help="Kedro environment (default: local)")
+    parser.add_argument("--env", default="adult", help="Kedro environment (default: adult)")
     return parser
 
 
@@ -109,7 +109,7 @@ def copied_project(source: Path, env: str) -> Iterator[tuple[Path, Any, ProblemS
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as folder:
-        project = project_copy(source.resolve(), Path(folder) / "project")
+        project = project_copy(source.resolve(), Path(folder) / "project", env)
         os.chdir(project)  # the catalog's relative paths resolve against the working folder
         context = project_context(project, env)
         yield project, context, ProblemSpec.model_validate(context.params["problem"])
@@ -188,7 +188,7 @@ def http_loop(port: int, bodies: list[bytes], requests: int, max_seconds: float)
 
 def add_shadow_challenger(project: Path, env: str, champion: DeployedModel) -> str:
     """Register a copy of the champion in the copy's registry and serve it in shadow (the copy's config only)."""
-    registry = ModelRegistry(project / "data/06_models/model_registry")
+    registry = ModelRegistry(project / "data" / env / "06_models" / "model_registry")
     info = champion.manifest.model_dump(include=set(ReleaseInfo.model_fields)) | {"description": "benchmark shadow copy"}
     version = registry.register(ReleaseCandidate(bundle=ModelBundle(recipe=champion.bundle.recipe, model=champion.model),
                                                  info=ReleaseInfo.model_validate(info))).version
@@ -265,11 +265,11 @@ def measure_batch(batch: pd.DataFrame, champion: DeployedModel, spec: ProblemSpe
 
 def measure_batch_end_to_end(project: Path, env: str, batch: pd.DataFrame, small_rows: int = 200) -> None:
     """Print the wall time of `kedro run --pipeline=inference` on a CSV of `batch`, next to the same run on a few rows."""
-    folder = project / "data" / "01_raw"
+    folder = project / "data" / "01_raw"  # raw input, shared by problems
     big_input, small_input = folder / "benchmark_rows.csv", folder / "benchmark_few_rows.csv"
     batch.to_csv(big_input, header=False, index=False)
     batch.iloc[:small_rows].to_csv(small_input, header=False, index=False)
-    output = project / "data" / "07_model_output" / "benchmark_scored.csv"
+    output = project / "data" / env / "07_model_output" / "benchmark_scored.csv"
     fixed = timed_inference_run(project, env, small_input, output)
     whole = timed_inference_run(project, env, big_input, output)
     print(f"kedro run --pipeline=inference (start-up, deploy, CSV read, scoring, CSV writes): {small_rows} rows {fixed:.1f} s; "

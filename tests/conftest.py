@@ -26,28 +26,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import ProjectMetadata, bootstrap_project
 from kedro.io import DataCatalog
+
+from ml_lifecycle.config_loader import LayeredConfigLoader
+from ml_lifecycle.settings import CONFIG_LOADER_ARGS
 
 # Kedro's telemetry plugin is installed (a kedro-viz dependency) and the machines are offline.
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RAW_LAYER = "01_raw"
-
-
-def data_layers(repo_root: Path = REPO_ROOT) -> list[str]:
-    """Return the names of the repository's data layer folders (`01_raw` ... `08_reporting`)."""
-    return sorted(p.name for p in (repo_root / "data").iterdir() if p.is_dir())
+RAW_FOLDER = Path("data") / "01_raw"
 
 
 def copy_project(destination: Path, repo_root: Path = REPO_ROOT) -> Path:
     """Copy pyproject.toml, conf/ (without conf/local's files) and data/01_raw into `destination`.
 
-    The other data layers are created empty. `src/` is created empty because
-    `bootstrap_project` requires it; the code that runs is the installed `ml_lifecycle`.
+    Runs write under `data/<env>/` (the test environment: `data/test/`). `src/` is created
+    empty because `bootstrap_project` requires it; the code that runs is the installed `ml_lifecycle`.
     """
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(repo_root / "pyproject.toml", destination / "pyproject.toml")
@@ -58,15 +57,31 @@ def copy_project(destination: Path, repo_root: Path = REPO_ROOT) -> Path:
         # plain copies: the repository's raw files are read-only, test copies may be edited
         copy_function=shutil.copyfile,
     )
-    shutil.copytree(
-        repo_root / "data" / RAW_LAYER,
-        destination / "data" / RAW_LAYER,
-        copy_function=shutil.copyfile,
-    )
-    for layer in data_layers(repo_root):
-        (destination / "data" / layer).mkdir(exist_ok=True)
+    shutil.copytree(repo_root / RAW_FOLDER, destination / RAW_FOLDER, copy_function=shutil.copyfile)
     (destination / "src").mkdir(exist_ok=True)
     return destination
+
+
+def add_env(project: Path, name: str, files: dict[str, str | dict[str, Any]], extends: str = "test") -> str:
+    """Write configuration environment `name` extending `extends` into a project copy; return its name.
+
+    `files` maps a file name to its YAML text or content. Its outputs go to `data/<name>/` unless
+    a `globals.yml` in `files` says otherwise.
+    """
+    folder = project / "conf" / name
+    folder.mkdir()
+    (folder / "environment.yml").write_text(f"extends: {extends}\n")
+    if "globals.yml" not in files:
+        (folder / "globals.yml").write_text(f"data_root: data/{name}\n")
+    for file, content in files.items():
+        (folder / file).write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
+    return name
+
+
+def env_parameters(env: str | None = None, conf: Path = REPO_ROOT / "conf") -> dict[str, Any]:
+    """Return the raw (untyped) parameters of a configuration environment, layered as the project's settings say."""
+    loader = LayeredConfigLoader(str(conf), env=env, **CONFIG_LOADER_ARGS)
+    return loader["parameters"]
 
 
 @contextlib.contextmanager

@@ -75,17 +75,19 @@ def churn_csv(rows: int, positives: int, seed: int = 0) -> pd.DataFrame:
 
 
 def bring_own_data(project: Path, table: pd.DataFrame) -> None:
-    """Apply the documented edits to a project copy: the CSV, globals, catalog and problem spec."""
+    """Write the CSV and a `churn` problem environment into a project copy: globals, catalog and problem spec."""
     (project / "data/01_raw/churn").mkdir()
     table.to_csv(project / "data/01_raw/churn/churn.csv", index=False)
-    edit_yaml(project / "conf/base/globals.yml", {"raw_folder": "data/01_raw/churn"})
-    edit_yaml(project / "conf/base/catalog.yml", {"raw_files": BYOD_RAW_FILES})
-    edit_yaml(project / "conf/base/parameters.yml", {"problem": BYOD_PROBLEM})
+    env = project / "conf/churn"
+    env.mkdir()
+    write_yaml(env / "globals.yml", {"data_root": "data/churn", "raw_folder": "data/01_raw/churn",
+                                     "inference_input": "data/01_raw/churn/churn.csv"})
+    write_yaml(env / "catalog.yml", {"raw_files": BYOD_RAW_FILES})
+    write_yaml(env / "parameters.yml", {"problem": BYOD_PROBLEM})
 
 
-def edit_yaml(path: Path, replacements: dict[str, Any]) -> None:
-    """Replace top-level keys of a YAML file."""
-    content = yaml.safe_load(path.read_text()) | replacements
+def write_yaml(path: Path, content: dict[str, Any]) -> None:
+    """Write `content` as a YAML file."""
     path.write_text(yaml.safe_dump(content, sort_keys=False))
 
 
@@ -95,8 +97,8 @@ def byod_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     project = copy_project(tmp_path_factory.mktemp("byod"))
     table = churn_csv(ROWS, POSITIVES)
     bring_own_data(project, table)
-    run_kedro(project, ["data_processing"], env="local")
-    catalog = project_catalog(project, env="local")
+    run_kedro(project, ["data_processing"], env="churn")
+    catalog = project_catalog(project, env="churn")
     names = ["train_split", "validation_split", "test_split", "monitoring_reference", "missing_value_fills", "data_quality_report"]
     return {"csv": table} | {name: catalog.load(name) for name in names}
 

@@ -37,11 +37,11 @@ def test_a_killed_modeling_run_leaves_earlier_outputs_intact_and_the_next_run_su
     run_kedro(project_copy, ["data_processing", "modeling"])
     before = project_catalog(project_copy)
     leaderboard, model = before.load("leaderboard"), before.load("champion_model")
-    log_path = project_copy / "data" / "experiment_log.sqlite"
+    log_path = project_copy / "data" / "test" / "experiment_log.sqlite"
     with sqlite3.connect(log_path) as connection:
         runs_before = pd.read_sql("SELECT * FROM runs", connection)
-    registry_before = ModelRegistry(project_copy / "data/06_models/model_registry").snapshot()
-    versions_before = {p.name for p in (project_copy / "data/08_reporting/leaderboard.csv").iterdir()}
+    registry_before = ModelRegistry(project_copy / "data/test/06_models/model_registry").snapshot()
+    versions_before = {p.name for p in (project_copy / "data/test/08_reporting/leaderboard.csv").iterdir()}
 
     log = kill_modeling_run_when(project_copy, "CV fold 1")
     assert "CV fold 1" in log, log[-2000:]
@@ -53,7 +53,7 @@ def test_a_killed_modeling_run_leaves_earlier_outputs_intact_and_the_next_run_su
     assert (after.load("champion_model").predict_proba(test_rows) == model.predict_proba(test_rows)).all()
     with sqlite3.connect(log_path) as connection:
         pd.testing.assert_frame_equal(pd.read_sql("SELECT * FROM runs", connection), runs_before)
-    assert ModelRegistry(project_copy / "data/06_models/model_registry").snapshot() == registry_before
+    assert ModelRegistry(project_copy / "data/test/06_models/model_registry").snapshot() == registry_before
 
     run_kedro(project_copy, ["modeling"])
     with sqlite3.connect(log_path) as connection:

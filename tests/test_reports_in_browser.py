@@ -23,7 +23,7 @@ from ml_lifecycle.pipeline_registry import LIFECYCLE_ORDER
 from tests.conftest import REPO_ROOT, run_kedro
 
 CHROMIUM = shutil.which("chromium")
-SCREENSHOTS = REPO_ROOT / "data" / "08_reporting" / "screenshots"
+SCREENSHOTS = REPO_ROOT / "data" / "test" / "08_reporting" / "screenshots"
 # The machines are offline: no background traffic, no sandbox as root, no GPU.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -62,7 +62,7 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def test_report_index_shows_headline_numbers_and_links(reported_project, browser):
-    index = reported_project / "data" / "08_reporting" / "index.html"
+    index = reported_project / "data" / "test" / "08_reporting" / "index.html"
     page, errors = open_page(browser, index.as_uri())
     text = page.inner_text("body")
     screenshot(page, "index")
@@ -77,7 +77,7 @@ def test_report_index_shows_headline_numbers_and_links(reported_project, browser
 
 
 def test_an_evidently_drift_report_renders_its_drift_table(reported_project, browser):
-    batch_report = reported_project / "data" / "08_reporting" / "monitoring" / "batches" / "week_01.html"
+    batch_report = reported_project / "data" / "test" / "08_reporting" / "monitoring" / "batches" / "week_01.html"
     page, errors = open_page(browser, batch_report.as_uri())
     page.get_by_text(re.compile("Drifted Columns|drift", re.IGNORECASE)).first.wait_for(timeout=20_000)
     screenshot(page, "evidently_report")

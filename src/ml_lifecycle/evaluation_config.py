@@ -1,4 +1,4 @@
-"""Typed evaluation configuration (`conf/base/parameters_evaluation.yml`, key `evaluation`).
+"""Typed evaluation configuration (`parameters_evaluation.yml` in conf/base and the problem's folder, key `evaluation`).
 
 Kedro validates this model on its own before a run. The fields that name columns of the
 problem (slice columns, tag queries, behavioural features) are checked against the spec by
@@ -101,6 +101,10 @@ class DirectionalExpectation(StrictModel):
         return change
 
 
+# A protected attribute the model reads may flip at most this share of decisions when it alone changes.
+DEFAULT_MAX_CHANGED_SHARE = 0.05
+
+
 class InvarianceExpectation(StrictModel):
     """Setting `attribute` to another value may change at most this share of decisions."""
 
@@ -113,14 +117,23 @@ class BehaviourConfig(StrictModel):
 
     rows: int = Field(default=5000, ge=10, description="Seeded sample of test rows the tests perturb.")
     directional: list[DirectionalExpectation] = Field(default_factory=list)
-    invariance: list[InvarianceExpectation] = Field(default_factory=list)
+    invariance: list[InvarianceExpectation] | None = Field(
+        default=None, description="null: every categorical protected attribute, at DEFAULT_MAX_CHANGED_SHARE."
+    )
+
+    def invariance_tests(self, spec: ProblemSpec) -> list[InvarianceExpectation]:
+        """Return the declared invariance tests, or one per categorical protected attribute when none are declared."""
+        if self.invariance is not None:
+            return self.invariance
+        return [InvarianceExpectation(attribute=column, max_changed_share=DEFAULT_MAX_CHANGED_SHARE)
+                for column in spec.protected_attributes if column in spec.categorical_features]
 
 
 class ModelCardConfig(StrictModel):
     """What the model card says that data cannot: its intended use and the limits known beforehand."""
 
-    intended_use: str
-    out_of_scope: str
+    intended_use: str | None = Field(default=None, description="null: the card says it is not stated.")
+    out_of_scope: str | None = None
     known_limits: list[str] = Field(default_factory=list)
 
 
@@ -138,7 +151,7 @@ class EvaluationConfig(StrictModel):
         default=None, description="Columns with one Evidently report per value; null: every slice column."
     )
     timing_rows: int = Field(default=1000, gt=0, description="Rows per batch-latency measurement.")
-    model_card: ModelCardConfig
+    model_card: ModelCardConfig = ModelCardConfig()
 
     def slice_columns(self, spec: ProblemSpec) -> list[str]:
         """Return every column sliced: the spec's slice columns, then the extra ones, each once."""
@@ -156,7 +169,7 @@ class EvaluationConfig(StrictModel):
         problems += [f"behaviour.directional: {e.feature!r} is not a numeric feature" for e in self.behaviour.directional
                      if e.feature not in spec.numeric_features]
         problems += [f"behaviour.invariance: {e.attribute!r} is not a categorical feature (the model must read it)"
-                     for e in self.behaviour.invariance if e.attribute not in spec.categorical_features]
+                     for e in self.behaviour.invariance or [] if e.attribute not in spec.categorical_features]
         sliced = self.slice_columns(spec)
         problems += [f"evidently_slice_columns: {c!r} is not a slice column ({sliced})"
                      for c in self.evidently_slice_columns or [] if c not in sliced]

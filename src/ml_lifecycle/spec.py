@@ -1,6 +1,6 @@
 """The problem spec: everything problem-specific, typed and validated before any node runs.
 
-`conf/base/parameters.yml` (key `problem`) is parsed into `ProblemSpec`; Kedro validates it
+`conf/<problem>/parameters.yml` (key `problem`) is parsed into `ProblemSpec`; Kedro validates it
 when a node takes `params:problem` typed as `ProblemSpec`, so a misspelt key or a wrong value
 fails before the run starts, naming the key.
 """
@@ -97,6 +97,7 @@ class ProblemSpec(StrictModel):
     """The whole problem: data, target, features, slices, split and seed."""
 
     name: str = Field(default="problem", pattern=r"^[A-Za-z0-9_-]+$", description="Recorded in every bundle's manifest.")
+    description: str | None = Field(default=None, description="What is predicted, for whom: opens the model card.")
     seed: int
     raw: RawSource
     target: Target

@@ -29,7 +29,7 @@ from click.testing import CliRunner, Result
 from ml_lifecycle.cli import cli
 from ml_lifecycle.registry import ModelRegistry, RegistrySnapshot
 from ml_lifecycle.spec import ProblemSpec, snake_case
-from tests.conftest import REPO_ROOT, inside_project, run_kedro
+from tests.conftest import REPO_ROOT, env_parameters, inside_project, run_kedro
 
 KEDRO = Path(sys.executable).with_name("kedro")
 CHALLENGER_CONF = Path("conf/test/parameters_serving_challenger.yml")
@@ -96,8 +96,7 @@ def set_challenger(project: Path, **challenger: Any) -> None:
 @pytest.fixture(scope="session")
 def spec() -> ProblemSpec:
     """The default problem's spec (the test environment only changes the sample size)."""
-    text = (REPO_ROOT / "conf/base/parameters.yml").read_text().replace("${globals:raw_folder}", "data/01_raw/adult")
-    return ProblemSpec.model_validate(yaml.safe_load(text)["problem"])
+    return ProblemSpec.model_validate(env_parameters("test")["problem"])
 
 
 @pytest.fixture(scope="session")
@@ -137,13 +136,13 @@ def as_records(raw: pd.DataFrame, spec: ProblemSpec) -> list[dict[str, Any]]:
 
 def logged(project: Path, sql: str, params: tuple = ()) -> list[tuple]:
     """Return the rows of a query on the project's request log (a separate reader, as monitoring would be)."""
-    with contextlib.closing(sqlite3.connect(project / "data/serving/requests.sqlite")) as connection:
+    with contextlib.closing(sqlite3.connect(project / "data/test/serving/requests.sqlite")) as connection:
         return connection.execute(sql, params).fetchall()
 
 
 def project_registry(project: Path) -> ModelRegistry:
     """Return the project's model registry."""
-    return ModelRegistry(project / "data/06_models/model_registry")
+    return ModelRegistry(project / "data/test/06_models/model_registry")
 
 
 def registry_record(project: Path) -> RegistrySnapshot:

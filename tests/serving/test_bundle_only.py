@@ -8,14 +8,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-import yaml
 
 from ml_lifecycle.spec import ProblemSpec
-from tests.conftest import project_catalog, run_kedro
+from tests.conftest import add_env, project_catalog, run_kedro
 
 from .conftest import as_records, champion_command, project_registry, running_service
 
-REGISTRY = Path("data/06_models/model_registry")
+REGISTRY = Path("data/test/06_models/model_registry")
 
 
 def test_the_service_starts_and_answers_with_data_holding_only_the_registry(
@@ -26,7 +25,7 @@ def test_the_service_starts_and_answers_with_data_holding_only_the_registry(
         copy = shutil.copytree if (deployed_project / item).is_dir() else shutil.copyfile
         copy(deployed_project / item, bare / item)
     shutil.copytree(deployed_project / REGISTRY, bare / REGISTRY)
-    assert [p.relative_to(bare).as_posix() for p in (bare / "data").iterdir()] == ["data/06_models"]
+    assert [p.relative_to(bare).as_posix() for p in (bare / "data" / "test").iterdir()] == ["data/test/06_models"]
     records = as_records(new_rows.iloc[:25], spec)
     with running_service(bare) as bare_service:
         answer = bare_service.post("/predict", json=records).json()
@@ -48,8 +47,9 @@ def test_rollback_after_a_data_change_serves_the_earlier_version_with_its_own_re
     run_kedro(project, ["inference"], runtime_params={"input_path": str(input_path), "output_path": str(before)})
 
     # Other data: another sample of the raw files, so other splits, fills and fingerprint.
-    (project / "conf/changed").mkdir()
-    (project / "conf/changed/parameters.yml").write_text(yaml.safe_dump({"problem": {"raw": {"sample_rows": 2500}}}))
+    # Same data root, so the same registry and request log as the test environment.
+    add_env(project, "changed", {"parameters.yml": {"problem": {"raw": {"sample_rows": 2500}}},
+                                 "globals.yml": {"data_root": "data/test"}})
     run_kedro(project, ["data_processing", "modeling", "evaluation"], env="changed")
     released = project_catalog(project, "changed").load("release_registration").version
     assert project_catalog(project, "changed").load("missing_value_fills") != earlier.bundle.recipe.fills

@@ -70,7 +70,7 @@ def test_batch_pipeline_service_and_in_memory_model_give_identical_probabilities
 
     served = service.post("/predict", json=as_records(raw, spec)).json()
 
-    champion = ModelRegistry(deployed_project / "data/06_models/model_registry").load()
+    champion = ModelRegistry(deployed_project / "data/test/06_models/model_registry").load()
     fills = project_catalog(deployed_project).load("missing_value_fills")
     assert champion.bundle.recipe.fills == fills  # released on the current splits: the bundle carries their fills
     typed = rows.cast_features(rows.standardise(raw, spec, "test rows", label_optional=True), spec)

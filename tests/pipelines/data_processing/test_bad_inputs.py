@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -15,7 +14,7 @@ from kedro.validation.exceptions import ParameterValidationError
 from ml_lifecycle.pipelines.data_processing import nodes
 from ml_lifecycle.rows import DataValidationError
 from ml_lifecycle.spec import ProblemSpec
-from tests.conftest import REPO_ROOT, data_layers, run_kedro
+from tests.conftest import REPO_ROOT, add_env, run_kedro
 
 from .tiny_problem import HEADER, as_partitions, labelled_records, raw_frame, tiny_spec
 
@@ -115,18 +114,10 @@ def test_an_empty_file_read_through_the_catalog_names_the_file_not_a_parser_erro
 # ---------- through a real Kedro run ----------
 
 
-def write_env(project: Path, env: str, files: dict[str, Any]) -> None:
-    """Write a configuration environment into a project copy: file name -> YAML content."""
-    folder = project / "conf" / env
-    folder.mkdir()
-    for name, content in files.items():
-        (folder / name).write_text(yaml.safe_dump(content, sort_keys=False))
-
-
 def saved_files(project: Path) -> list[Path]:
-    """Return every file the runs saved under the project's data layers (not raw)."""
-    layers = [project / "data" / layer for layer in data_layers() if layer != "01_raw"]
-    return sorted(p for layer in layers for p in layer.rglob("*") if p.is_file())
+    """Return every file the runs saved under the project's data folders (not the raw files)."""
+    roots = [folder for folder in (project / "data").iterdir() if folder.name != "01_raw"]
+    return sorted(p for root in roots for p in root.rglob("*") if p.is_file())
 
 
 @pytest.mark.parametrize(
@@ -139,7 +130,7 @@ def saved_files(project: Path) -> list[Path]:
     ids=["misspelt key", "misspelt nested key", "value out of range"],
 )
 def test_a_bad_config_key_fails_the_run_before_any_node_runs_naming_the_key(project_copy: Path, override, expected):
-    write_env(project_copy, "bad_config", {"parameters.yml": {"problem": override}})
+    add_env(project_copy, "bad_config", {"parameters.yml": {"problem": override}})
     with pytest.raises(ParameterValidationError) as error:
         run_kedro(project_copy, ["data_processing"], env="bad_config")
     assert "Parameter 'problem'" in str(error.value)

@@ -89,7 +89,7 @@ def processed_project(test_project: Path) -> Path:
 def test_end_to_end_run_saves_the_four_outputs_under_one_version(processed_project):
     catalog = project_catalog(processed_project)
     assert all(catalog.exists(name) for name in VERSIONED_OUTPUTS)
-    folders = [processed_project / "data" / "05_model_input" / f"{name}.parquet" for name in VERSIONED_OUTPUTS]
+    folders = [processed_project / "data" / "test" / "05_model_input" / f"{name}.parquet" for name in VERSIONED_OUTPUTS]
     latest = {max(version.name for version in folder.iterdir()) for folder in folders}
     assert len(latest) == 1
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.spec import ProblemSpec
-from tests.conftest import REPO_ROOT
+from tests.conftest import env_parameters
 
 from . import synthetic
 
@@ -55,7 +54,5 @@ def test_a_setting_naming_a_column_the_spec_lacks_fails_the_cross_check(changes,
 
 
 def test_the_shipped_adult_settings_fit_the_shipped_problem():
-    problem = yaml.safe_load((REPO_ROOT / "conf/base/parameters.yml").read_text())["problem"]
-    problem["raw"]["folder"] = "data/01_raw/adult"  # a ${globals:...} reference in the file
-    evaluation = yaml.safe_load((REPO_ROOT / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
-    EvaluationConfig.model_validate(evaluation).check_against(ProblemSpec.model_validate(problem))
+    parameters = env_parameters("adult")
+    EvaluationConfig.model_validate(parameters["evaluation"]).check_against(ProblemSpec.model_validate(parameters["problem"]))

@@ -16,7 +16,7 @@ from ml_lifecycle.pipelines.evaluation import create_pipeline
 from ml_lifecycle.pipelines.release import calibration as calibration_steps
 from ml_lifecycle.registry import ModelRegistry
 from ml_lifecycle.report_index import ReportIndexDataset
-from tests.conftest import project_catalog, run_kedro
+from tests.conftest import add_env, project_catalog, run_kedro
 
 SECTIONS = ["summary", "gate", "metrics", "threshold", "calibration", "confidence", "importance", "slices", "fairness",
             "behaviour", "evidently", "rationale"]
@@ -51,7 +51,7 @@ def evaluated_project(test_project: Path) -> Path:
 def test_the_released_bundle_is_registered_and_decided_by_the_gate_with_its_threshold(evaluated_project):
     catalog = project_catalog(evaluated_project)
     choice, test = catalog.load("threshold_choice"), catalog.load("test_split")
-    registry = ModelRegistry(evaluated_project / "data/06_models/model_registry")
+    registry = ModelRegistry(evaluated_project / "data/test/06_models/model_registry")
     snapshot = registry.snapshot()
     promotion = catalog.load("release_promotion")
     verdict = promotion.verdict
@@ -109,18 +109,18 @@ def test_slices_behaviour_and_leaks_are_reported_for_the_declared_settings(evalu
 
 
 def test_the_report_holds_every_section_and_chart_and_works_offline(evaluated_project):
-    page = (evaluated_project / "data/08_reporting/evaluation/evaluation_report.html").read_text()
+    page = (evaluated_project / "data/test/08_reporting/evaluation/evaluation_report.html").read_text()
     for section in SECTIONS:
         assert f'id="{section}"' in page, section
     assert page.count('class="plotly-graph-div"') == 6
     assert len(re.findall(r"plotly\.js v\d", page)) == 1  # plotly.js inlined once, not fetched
     assert not re.search(r"<script[^>]*\bsrc=", page)  # nothing loaded from elsewhere
-    card = (evaluated_project / "data/08_reporting/evaluation/model_card.md").read_text()
+    card = (evaluated_project / "data/test/08_reporting/evaluation/model_card.md").read_text()
     assert [h for h in CARD_HEADINGS if h not in card] == []
 
 
 def test_the_index_links_every_evaluation_page_and_shows_the_headline(evaluated_project):
-    reporting = evaluated_project / "data/08_reporting"
+    reporting = evaluated_project / "data/test/08_reporting"
     section = ReportIndexDataset(str(reporting), "evaluation").load()["evaluation"]
     assert set(section.headline) >= {"release", "test ROC AUC", "test log loss", "threshold", "calibration", "largest fairness gap"}
     targets = [link.href.split("#")[0] for link in section.links]
@@ -129,7 +129,7 @@ def test_the_index_links_every_evaluation_page_and_shows_the_headline(evaluated_
 
 
 def test_evidently_reports_exist_for_the_test_split_and_each_declared_slice(evaluated_project):
-    reporting = evaluated_project / "data/08_reporting"
+    reporting = evaluated_project / "data/test/08_reporting"
     catalog = project_catalog(evaluated_project)
     index, config = catalog.load("evidently_slice_index"), catalog.load("params:evaluation")
     assert {e["slice_column"] for e in index} == set(config.evidently_slice_columns)
@@ -144,7 +144,7 @@ def test_evidently_reports_exist_for_the_test_split_and_each_declared_slice(eval
 def test_the_report_renders_its_charts_in_a_browser_without_errors(evaluated_project):
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 (only with a browser)
 
-    page_path = evaluated_project / "data/08_reporting/evaluation/evaluation_report.html"
+    page_path = evaluated_project / "data/test/08_reporting/evaluation/evaluation_report.html"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page()
@@ -173,9 +173,7 @@ def test_the_report_renders_its_charts_in_a_browser_without_errors(evaluated_pro
     ],
 )
 def test_bad_evaluation_config_fails_before_any_node_runs(project_copy, override, error, message):
-    (project_copy / "conf" / "bad").mkdir()
-    (project_copy / "conf" / "bad" / "parameters_evaluation.yml").write_text(override)
+    env = add_env(project_copy, "bad", {"parameters_evaluation.yml": override})
     with pytest.raises(error, match=message):
-        run_kedro(project_copy, ["evaluation"], env="bad")
-    written = [p for layer in (project_copy / "data").iterdir() if layer.name != "01_raw" for p in layer.rglob("*")]
-    assert written == []
+        run_kedro(project_copy, ["evaluation"], env=env)
+    assert not (project_copy / "data" / env).exists()

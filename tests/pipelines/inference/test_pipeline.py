@@ -16,14 +16,14 @@ DEMO = REPO_ROOT / "data/01_raw/inference/adult_new_rows.csv"
 
 def test_a_plain_run_scores_the_shipped_demo_file_into_the_default_outputs(test_project: Path):
     run_kedro(test_project, ["inference"])
-    predictions = pd.read_csv(test_project / "data/07_model_output/inference_predictions.csv")
-    rejects = pd.read_csv(test_project / "data/07_model_output/inference_predictions.csv.rejects.csv")
+    predictions = pd.read_csv(test_project / "data/test/07_model_output/inference_predictions.csv")
+    rejects = pd.read_csv(test_project / "data/test/07_model_output/inference_predictions.csv.rejects.csv")
     assert len(predictions) == 201 and rejects["input_row"].tolist() == [200, 201]
     assert rejects["reasons"].tolist() == ["age: 'forty' is not a number", "age: -3.0 is below the minimum 0"]
     assert predictions.loc[predictions["input_row"] == 202, "unseen_categories"].item() == "native_country=Atlantis"
     summary = project_catalog(test_project).load("inference_summary")
     assert (summary["rows"], summary["scored"], summary["rejected"]) == (203, 201, 2)
-    assert "deployment" in (test_project / "data/08_reporting/index_sections.json").read_text()
+    assert "deployment" in (test_project / "data/test/08_reporting/index_sections.json").read_text()
 
 
 def test_input_and_output_files_come_from_runtime_parameters(test_project: Path, tmp_path: Path):

@@ -12,7 +12,7 @@ from kedro.validation.exceptions import ParameterValidationError
 
 from ml_lifecycle.pipelines.modeling import create_pipeline
 from ml_lifecycle.registry import ModelRegistry
-from tests.conftest import project_catalog, run_kedro
+from tests.conftest import add_env, project_catalog, run_kedro
 
 TIMING_COLUMNS = ["fit_seconds", "predict_ms_per_1000_rows", "size_bytes"]
 
@@ -31,7 +31,7 @@ def modeled_project(test_project: Path) -> Path:
 
 
 def experiment_runs(project: Path) -> int:
-    with sqlite3.connect(project / "data" / "experiment_log.sqlite") as connection:
+    with sqlite3.connect(project / "data" / "test" / "experiment_log.sqlite") as connection:
         return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
 
@@ -58,7 +58,7 @@ def test_champion_reloads_from_the_catalog_and_scores_test_rows(modeled_project)
 
 
 def test_rerun_appends_to_the_log_registers_a_candidate_without_changing_what_is_served(modeled_project):
-    registry = ModelRegistry(modeled_project / "data/06_models/model_registry")
+    registry = ModelRegistry(modeled_project / "data/test/06_models/model_registry")
     if registry.snapshot().champion is None:
         run_kedro(modeled_project, ["evaluation"])  # a released champion, so there is something served to keep
     served = registry.snapshot().champion
@@ -81,7 +81,7 @@ def test_rerun_appends_to_the_log_registers_a_candidate_without_changing_what_is
     newest = snapshot.history[-1]
     assert newest.event == "registered" and snapshot.versions[newest.version].stage == "candidate"
     assert snapshot.versions[newest.version].threshold == 0.5 and snapshot.last_promotion(newest.version) is None
-    with sqlite3.connect(modeled_project / "data" / "experiment_log.sqlite") as connection:
+    with sqlite3.connect(modeled_project / "data" / "test" / "experiment_log.sqlite") as connection:
         folds = pd.read_sql("SELECT model, COUNT(*) AS n FROM fold_metrics GROUP BY run_id, model", connection)
         steps = connection.execute("SELECT COUNT(*) FROM step_metrics").fetchone()[0]
     assert (folds["n"] > 0).all() and steps > 0
@@ -96,9 +96,7 @@ def test_rerun_appends_to_the_log_registers_a_candidate_without_changing_what_is
     ],
 )
 def test_bad_modeling_config_fails_before_any_node_runs(project_copy, override, message):
-    (project_copy / "conf" / "bad").mkdir()
-    (project_copy / "conf" / "bad" / "parameters_modeling.yml").write_text(override)
+    env = add_env(project_copy, "bad", {"parameters_modeling.yml": override})
     with pytest.raises(ParameterValidationError, match=message):
-        run_kedro(project_copy, ["modeling"], env="bad")
-    assert not any((project_copy / "data" / "05_model_input").iterdir())
-    assert not (project_copy / "data" / "experiment_log.sqlite").exists()
+        run_kedro(project_copy, ["modeling"], env=env)
+    assert not (project_copy / "data" / env).exists()

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from kedro.config import OmegaConfigLoader
 from pydantic import ValidationError
 
 from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig
 from ml_lifecycle.spec import ProblemSpec
-from tests.conftest import REPO_ROOT
+from tests.conftest import env_parameters
 
 from .tiny_monitoring import headerless_spec, tiny_config
 
 
-@pytest.mark.parametrize("env", ["base", "test"])
+@pytest.mark.parametrize("env", ["adult", "test"])
 def test_the_shipped_configuration_parses_and_fits_the_shipped_problem(env: str):
-    loader = OmegaConfigLoader(str(REPO_ROOT / "conf"), base_env="base", default_run_env=env,
-                               merge_strategy={"parameters": "soft"})
-    parameters = loader["parameters"]
+    parameters = env_parameters(env)
     config = MonitoringConfig.model_validate(parameters["monitoring"])
     config.check_against(ProblemSpec.model_validate(parameters["problem"]))
     kinds = [scenario.kind for scenario in config.simulation.scenarios]

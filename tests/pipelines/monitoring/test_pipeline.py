@@ -41,7 +41,8 @@ def dropped_in_files(project: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def monitored(test_project: Path) -> Iterator[dict[str, Any]]:
     """One monitoring run in the session's project with four dropped-in files; the files are removed afterwards."""
-    production = test_project / "data/01_raw/production"
+    production = test_project / "data/test/01_raw/production"
+    production.mkdir(parents=True, exist_ok=True)
     written = []
     try:
         for name, text in dropped_in_files(test_project).items():
@@ -116,9 +117,9 @@ def test_reports_exist_per_batch_for_people_and_machines(monitored):
     assert sorted(monitored["monitoring_batch_reports"]) == reported
     assert sorted(monitored["monitoring_batch_results"]) == reported
     project = monitored["project"]
-    overview = (project / "data/08_reporting/monitoring/overview.html").read_text()
+    overview = (project / "data/test/08_reporting/monitoring/overview.html").read_text()
     assert "Recommendation: retrain" in overview and 'href="batches/week_10.html"' in overview
-    index = (project / "data/08_reporting/index.html").read_text()
+    index = (project / "data/test/08_reporting/index.html").read_text()
     assert 'href="monitoring/overview.html"' in index and 'href="monitoring/batches/store_a.html"' in index
 
 
@@ -141,7 +142,7 @@ def test_scoring_cost_is_measured_per_batch(monitored):
 
 def test_the_evidently_workspace_holds_one_run_per_batch_and_the_dashboard_panels(monitored):
     assert set(monitored["monitoring_workspace"]) >= set(monitored["monitoring_batch_reports"])
-    workspace = Workspace(str(monitored["project"] / "data/09_monitoring_workspace"))
+    workspace = Workspace(str(monitored["project"] / "data/test/09_monitoring_workspace"))
     project = workspace.search_project("ML Lifecycle monitoring")[0]
     titles = [panel.title for panel in project.dashboard.model().panels]
     assert "Share of drifted feature columns" in titles and "ROC AUC (labelled batches)" in titles

@@ -127,7 +127,7 @@ def run_behavioural_tests(released_model: ScoringModel, test_split: pd.DataFrame
                         "kind": "directional", "subject": test.feature, "value": change, "limit": test.tolerance,
                         "passed": passed, "detail": f"mean {proba.mean():.4f} -> {after.mean():.4f}; "
                                                     f"{wrong_way.mean():.1%} of rows moved the other way"})
-    for test in config.behaviour.invariance:
+    for test in config.behaviour.invariance_tests(spec):
         shares = {}
         for value in rows[test.attribute].dropna().unique():
             others = rows[test.attribute] != value
