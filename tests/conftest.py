@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from kedro.framework.session import KedroSession
@@ -60,6 +61,11 @@ def copy_project(destination: Path, repo_root: Path = REPO_ROOT) -> Path:
     shutil.copytree(repo_root / RAW_FOLDER, destination / RAW_FOLDER, copy_function=shutil.copyfile)
     (destination / "src").mkdir(exist_ok=True)
     return destination
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Return a frame as the bytes of a raw CSV file: header-less when its columns are positions (0, 1, ...)."""
+    return frame.to_csv(index=False, header=not isinstance(frame.columns, pd.RangeIndex)).encode()
 
 
 def add_env(project: Path, name: str, files: dict[str, str | dict[str, Any]], extends: str = "test") -> str:

@@ -43,17 +43,6 @@ BYOD_PROBLEM: dict[str, Any] = {
     "split": {"test_share": 0.25, "validation_share": 0.2, "drop_duplicate_rows": False},
 }
 
-BYOD_RAW_FILES: dict[str, Any] = {
-    "type": "partitions.PartitionedDataset",
-    "path": "${globals:raw_folder}",
-    "dataset": {
-        "type": "pandas.CSVDataset",
-        "load_args": {"header": 0, "dtype": "str", "keep_default_na": False, "skipinitialspace": True},
-    },
-    "filename_suffix": "",
-}
-
-
 def churn_csv(rows: int, positives: int, seed: int = 0) -> pd.DataFrame:
     """Return a churn-like table as it is written to CSV: every 10th charge and 8th payment missing."""
     rng = np.random.default_rng(seed)
@@ -75,14 +64,13 @@ def churn_csv(rows: int, positives: int, seed: int = 0) -> pd.DataFrame:
 
 
 def bring_own_data(project: Path, table: pd.DataFrame) -> None:
-    """Write the CSV and a `churn` problem environment into a project copy: globals, catalog and problem spec."""
+    """Write the CSV and a `churn` problem environment into a project copy: globals and problem spec."""
     (project / "data/01_raw/churn").mkdir()
     table.to_csv(project / "data/01_raw/churn/churn.csv", index=False)
     env = project / "conf/churn"
     env.mkdir()
     write_yaml(env / "globals.yml", {"data_root": "data/churn", "raw_folder": "data/01_raw/churn",
                                      "inference_input": "data/01_raw/churn/churn.csv"})
-    write_yaml(env / "catalog.yml", {"raw_files": BYOD_RAW_FILES})
     write_yaml(env / "parameters.yml", {"problem": BYOD_PROBLEM})
 
 

@@ -1,4 +1,5 @@
-"""Project commands added to `kedro`: `kedro champion status | history | promote | rollback | compare` (docs/serving.md).
+"""Project commands added to `kedro`: `kedro champion status | history | promote | rollback | compare` (docs/serving.md)
+and `kedro problem init` (docs/bring_your_own_data.md).
 
 Kedro adds this module's `cli` group to its own commands. Registry operations go through the
 catalog's `model_registry` entry, so they act on the registry the pipelines and the service use.
@@ -26,6 +27,7 @@ from ml_lifecycle.gate import (
     comparison_result,
     paired_bootstrap_gain,
 )
+from ml_lifecycle.problem_init import ProblemInitError, init_problem
 from ml_lifecycle.project import project_context
 from ml_lifecycle.registry import LoadedBundle, Manifest, ModelRegistry, RegistryEvent
 from ml_lifecycle.spec import ProblemSpec
@@ -199,3 +201,34 @@ def compare(metadata: ProjectMetadata, challenger: str, env: str | None) -> None
     finally:
         log.close()
     click.echo(json.dumps({"challenger": challenger, **result}, indent=2))
+
+
+@cli.group()
+def problem() -> None:
+    """Bring your own data: `kedro problem init NAME --data FILE` writes conf/NAME/ (docs/bring_your_own_data.md)."""
+
+
+@problem.command(name="init")
+@click.argument("name")
+@click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="The CSV to learn from.")
+@click.option("--target", default=None, help="The label column; default: a two-valued column named like an outcome, else the last one.")
+@click.option("--positive-label", default=None, help="The label meaning 'yes'; default: the minority class.")
+@click.option("--test-data", default=None, type=click.Path(path_type=Path), help="A held-out file in the same format.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing conf/NAME/.")
+@click.pass_obj
+def init(metadata: ProjectMetadata, name: str, data: Path, target: str | None, positive_label: str | None,
+         test_data: Path | None, overwrite: bool) -> None:
+    """Read the CSV, propose a problem spec with the reason for each choice, and write conf/NAME/ for review."""
+    try:
+        proposal, env = init_problem(Path(metadata.project_path), name, data.resolve(), target, positive_label,
+                                     test_data.resolve() if test_data else None, overwrite)
+    except ProblemInitError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{proposal.rows:,} rows; target {proposal.target_column!r}, positive label {proposal.positive_label!r}")
+    click.echo(f"numeric: {', '.join(proposal.numeric_features) or 'none'}")
+    click.echo(f"categorical: {', '.join(proposal.categorical_features) or 'none'}")
+    for decision in proposal.decisions:
+        click.echo(f"- {decision.subject}: {decision.choice} ({decision.reason})")
+    written = env.relative_to(Path(metadata.project_path))
+    click.echo(f"Wrote {written}/ and copied the data to {proposal.raw_folder}/. "
+               f"Review {written}/parameters.yml, then: kedro run --env {name}")

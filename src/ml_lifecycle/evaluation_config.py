@@ -70,10 +70,15 @@ class ImportanceConfig(StrictModel):
 
 
 class LeakCheckConfig(StrictModel):
-    """A feature is a possible leak when it alone predicts the target too well, or dominates the model."""
+    """What a leak looks like: one feature that alone almost separates the classes, or alone does what the whole model does.
 
-    max_single_feature_auc: float = Field(default=0.9, gt=0.5, le=1)
-    max_importance_share: float = Field(default=0.5, gt=0, le=1)
+    An honest strong predictor (a large share of the importance, a single-feature ROC AUC well
+    below the model's) is not flagged: importance shares are reported, not judged.
+    """
+
+    max_single_feature_auc: float = Field(default=0.95, gt=0.5, le=1, description="Alone, the feature almost separates the classes.")
+    close_to_model_auc: float = Field(default=0.005, ge=0, description="Alone, within this of the model's ROC AUC...")
+    min_suspicious_auc: float = Field(default=0.9, gt=0.5, le=1, description="...while reaching at least this ROC AUC.")
 
 
 class SliceConfig(StrictModel):

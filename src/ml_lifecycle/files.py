@@ -1,4 +1,4 @@
-"""File writes that never leave a half-written file behind."""
+"""Files as Kedro datasets: raw bytes in, and writes that never leave a half-written file behind."""
 
 from __future__ import annotations
 
@@ -47,6 +47,30 @@ class AtomicCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
 
     def _save(self, data: pd.DataFrame) -> None:
         atomic_write(self._filepath, data.to_csv(index=False).encode())
+
+
+class RawFileDataset(AbstractDataset[bytes, bytes]):
+    """A raw file's bytes as they are; `rows.read_raw_table` parses them with the problem's one declared format.
+
+    Parsing in a node rather than in the catalog keeps one declaration of the format (`problem.raw`)
+    for training files, batch-inference input and production drop-ins.
+    """
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def _exists(self) -> bool:
+        return self._filepath.exists()
+
+    def _load(self) -> bytes:
+        return self._filepath.read_bytes()
+
+    def _save(self, data: bytes) -> None:
+        atomic_write(self._filepath, data)
 
 
 class TypedJSONDataset(AbstractVersionedDataset[BaseModel, BaseModel]):

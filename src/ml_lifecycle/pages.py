@@ -6,6 +6,7 @@ renders itself); an undefined name in a template is an error, not an empty strin
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
@@ -20,6 +21,7 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("ml_lifecycle", "templates"), autoescape=select_autoescape(["html.j2"], default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["number"] = number
+    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)  # also YAML, unlike tojson's HTML escapes
     return env
 
 

@@ -7,6 +7,8 @@ same way everywhere: no training-serving skew.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 
@@ -17,6 +19,26 @@ SOURCE_COLUMN = "source_file"
 
 class DataValidationError(ValueError):
     """Raw data breaks a rule of the spec; the message names the file, column and rule."""
+
+
+def read_raw_table(content: bytes, file: str, spec: ProblemSpec) -> pd.DataFrame:
+    """Return a raw file's rows as text columns, read with the problem's one declared format (`problem.raw`)."""
+    raw = spec.raw
+    try:
+        text = content.decode(raw.encoding)
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        raise DataValidationError(
+            f"{file}: line {line} (byte {error.start}) is not {raw.encoding} text: {content[error.start:error.end]!r} "
+            "(rule: problem.raw.encoding)"
+        ) from None
+    try:
+        return pd.read_csv(io.StringIO(text), sep=raw.separator, header=None if raw.column_names else 0, dtype=str,
+                           keep_default_na=False, skipinitialspace=True, comment=raw.comment)
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(f"{file}: the file is empty (rule: non-empty)") from None
+    except pd.errors.ParserError as error:
+        raise DataValidationError(f"{file}: not {raw.separator!r}-separated rows of one width: {error}") from None
 
 
 def standardise(raw: pd.DataFrame, spec: ProblemSpec, file: str, label_optional: bool = False,

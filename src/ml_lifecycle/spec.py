@@ -7,6 +7,7 @@ fails before the run starts, naming the key.
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import Literal
 
@@ -28,7 +29,11 @@ def snake_case(name: str) -> str:
 
 
 class RawSource(StrictModel):
-    """Where the raw rows come from and how to read them."""
+    """Where the raw rows come from and how every raw file of the problem is written (one format for all).
+
+    Training files, batch-inference input and production drop-ins are all read with this
+    format by `rows.read_raw_table`.
+    """
 
     folder: str = Field(description="Folder of the raw files, for messages that name a file.")
     train_file: str
@@ -36,12 +41,24 @@ class RawSource(StrictModel):
         default=None, description="The data's own test split; null carves a stratified one."
     )
     column_names: list[str] | None = Field(
-        default=None, description="Names for header-less files, in file order."
+        default=None, description="Names for header-less files, in file order; null: the first row names the columns."
     )
+    separator: str = Field(default=",", min_length=1, max_length=1, description="Field separator, e.g. ',' ';' or a tab.")
+    encoding: str = Field(default="utf-8", description="Text encoding of the files, e.g. utf-8 or latin-1.")
+    comment: str | None = Field(default=None, min_length=1, max_length=1, description="Lines starting with this are skipped.")
     missing_markers: list[str] = Field(default_factory=lambda: ["?", ""])
     sample_rows: int | None = Field(
         default=None, gt=0, description="Seeded random sample per file, for quick runs."
     )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {encoding!r} (e.g. utf-8, utf-8-sig, latin-1, cp1252)") from None
+        return encoding
 
 
 class Target(StrictModel):

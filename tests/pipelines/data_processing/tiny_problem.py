@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ml_lifecycle.spec import ProblemSpec
+from tests.conftest import csv_bytes
 
 HEADER = ["Age", "Hours-Per-Week", "Work Class", "Income"]
 
@@ -63,6 +64,6 @@ def labelled_records(n: int, positives: int, start_age: int = 20) -> list[list[s
     ]
 
 
-def as_partitions(frames: dict[str, pd.DataFrame]) -> dict[str, Callable[[], pd.DataFrame]]:
-    """Return frames as a PartitionedDataset loads them: file name -> load function."""
-    return {name: (lambda frame=frame: frame) for name, frame in frames.items()}
+def as_partitions(frames: dict[str, pd.DataFrame]) -> dict[str, Callable[[], bytes]]:
+    """Return frames as the catalog's raw_files loads them: file name -> load function of the CSV file's bytes."""
+    return {name: (lambda frame=frame: csv_bytes(frame)) for name, frame in frames.items()}

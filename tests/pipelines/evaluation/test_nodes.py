@@ -221,16 +221,44 @@ def test_single_feature_auc_scores_categories_by_their_rate_in_the_fitting_rows(
     assert auc.to_dict() == {"signal": 1.0, "noise": 0.5, "group": pytest.approx(0.625)}
 
 
+def leak_table(spec: ProblemSpec, train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    """Return the leak check of a logistic regression fitted on train, judged on test."""
+    config = synthetic.evaluation_config()
+    model = fitted(spec, train)
+    predictions = pd.DataFrame({checks.probability_column(nodes.RELEASED): model.predict_proba(test)[:, 1]})
+    importance = checks_steps.compute_importance(model, test, config, spec)
+    return checks_steps.check_for_leaks(importance, train, validation, test, predictions, config, spec).set_index("feature")
+
+
 def test_a_planted_copy_of_the_target_is_flagged_as_a_leak():
     spec = synthetic.spec(leak=True)
-    train, validation, test = (synthetic.rows(600, seed, leak=True) for seed in (1, 2, 3))
-    config = synthetic.evaluation_config()
-    importance = checks_steps.compute_importance(fitted(spec, train), test, config, spec)
-    leaks = checks_steps.check_for_leaks(importance, train, validation, test, config, spec).set_index("feature")
+    leaks = leak_table(spec, *(synthetic.rows(600, seed, leak=True) for seed in (1, 2, 3)))
     assert leaks["possible_leak"].to_dict() == {"label_copy": True, "signal": False, "noise": False, "group": False}
     assert leaks.loc["label_copy", "single_feature_auc"] == 1.0
-    assert "alone reaches ROC AUC 1.000 > 0.9" in leaks.loc["label_copy", "reason"]
-    assert leaks.loc["label_copy", "permutation_share"] > 0.5
+    assert "alone reaches ROC AUC 1.000 > 0.95" in leaks.loc["label_copy", "reason"]
+
+
+def test_a_feature_that_alone_does_what_the_whole_model_does_is_flagged():
+    spec = synthetic.spec(leak=True)
+    splits = []
+    for seed in (1, 2, 3):
+        frame = synthetic.rows(600, seed, leak=True)
+        # The label is this column plus noise: no other column adds anything, so the model is that column.
+        rng = np.random.default_rng(seed + 100)
+        frame["label_copy"] = rng.normal(size=len(frame))
+        frame["label"] = (frame["label_copy"] + rng.normal(scale=0.6, size=len(frame)) > 0).astype("int8")
+        splits.append(frame)
+    leaks = leak_table(spec, *splits)
+    assert leaks["possible_leak"].to_dict() == {"label_copy": True, "signal": False, "noise": False, "group": False}
+    assert 0.9 < leaks.loc["label_copy", "single_feature_auc"] < 0.95
+    assert "of the whole model's" in leaks.loc["label_copy", "reason"]
+
+
+def test_an_honest_strong_predictor_that_dominates_the_model_is_not_a_leak():
+    spec = synthetic.spec()
+    leaks = leak_table(spec, *(synthetic.rows(600, seed) for seed in (1, 2, 3)))
+    assert leaks.loc["signal", "permutation_share"] > 0.9
+    assert not leaks["possible_leak"].any()
 
 
 def test_native_importances_come_from_catboost_and_tree_members_of_an_ensemble():

@@ -10,15 +10,16 @@ from ml_lifecycle.deployment import DeployedModel
 from ml_lifecycle.pipelines.inference import nodes
 from ml_lifecycle.rows import DataValidationError
 from ml_lifecycle.spec import ProblemSpec
+from tests.conftest import csv_bytes
 
 from .tiny_deployment import FILLS, LIMITS, tiny_deployed, tiny_model
 
 CONFIG = nodes.InferenceConfig(input_path="in/new.csv", output_path="out/scored.csv", rejects_path="out/scored.csv.rejects.csv")
 
 
-def raw(*records: list[str]) -> pd.DataFrame:
-    """Return a header-less raw file as the catalog loads it (columns 0..n-1, all text)."""
-    return pd.DataFrame([list(r) for r in records], dtype="str")
+def raw(*records: list[str]) -> bytes:
+    """Return a header-less raw file's bytes, as the catalog loads it."""
+    return csv_bytes(pd.DataFrame([list(r) for r in records], dtype="str"))
 
 
 def test_deploying_takes_the_fills_categories_and_limits_of_the_bundle(deployed: DeployedModel):
@@ -79,7 +80,7 @@ def test_a_file_with_a_header_but_without_a_feature_column_names_the_file_and_th
     headed = spec.model_copy(update={"raw": spec.raw.model_copy(update={"column_names": None})})
     batch = pd.DataFrame({"age": ["25"], "work_class": ["Private"]}, dtype="str")
     with pytest.raises(DataValidationError, match=r"^in/new\.csv: required column\(s\) \['hours_per_week'\] missing"):
-        nodes.score_new_rows(batch, deployed, headed, CONFIG)
+        nodes.score_new_rows(csv_bytes(batch), deployed, headed, CONFIG)
 
 
 def test_a_batch_where_every_row_is_rejected_still_gives_an_empty_scored_table(deployed: DeployedModel, spec: ProblemSpec):

@@ -50,9 +50,6 @@ def test_columns_the_problem_does_not_have_fail_naming_the_key(changes: dict, me
         tiny_config(**changes).check_against(headerless_spec())
 
 
-def test_simulating_without_a_test_file_says_how_to_go_on():
+def test_simulating_without_a_test_file_is_allowed_because_batches_come_from_the_held_out_split():
     spec = headerless_spec()
-    without_test_file = spec.model_copy(update={"raw": spec.raw.model_copy(update={"test_file": None})})
-    with pytest.raises(ValueError, match="set monitoring.simulation.enabled: false"):
-        tiny_config().check_against(without_test_file)
-    tiny_config(simulation={"enabled": False}).check_against(without_test_file)
+    tiny_config().check_against(spec.model_copy(update={"raw": spec.raw.model_copy(update={"test_file": None})}))

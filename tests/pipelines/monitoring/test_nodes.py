@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.io import DatasetError
 
 from ml_lifecycle.pipelines.monitoring import (
     alerts,
@@ -24,7 +23,12 @@ from ml_lifecycle.pipelines.monitoring.config import (
     UnseenCategory,
 )
 
-from .tiny_monitoring import headerless_spec, tiny_config, tiny_deployed, validated_rows
+from .tiny_monitoring import (
+    headerless_spec,
+    held_out_rows,
+    tiny_config,
+    tiny_deployed,
+)
 
 NO_ERRORS = pd.DataFrame(columns=columns.ERROR_COLUMNS)
 
@@ -103,30 +107,36 @@ def test_resampling_needs_rows_outside_the_subpopulation():
 
 # ---------- batch sources ----------
 
-def test_simulation_cuts_the_test_file_rows_into_one_tagged_batch_per_scenario():
-    batches = scenarios.simulate_production_batches(validated_rows(40), tiny_config(), headerless_spec())
+def test_simulation_cuts_the_held_out_rows_into_one_tagged_batch_per_scenario():
+    batches = scenarios.simulate_production_batches(held_out_rows(40), tiny_config(), headerless_spec())
     assert batches.groupby("batch", sort=False)["scenario"].first().to_dict() == {"week_01": "clean", "week_02": "unit_change"}
     assert batches["batch"].value_counts().tolist() == [20, 20]
     assert set(batches["income"]) <= {">50K", "<=50K"}  # raw labels, prepared like any other source
     assert batches["batch_time"].drop_duplicates().tolist() == [pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-12")]
 
 
-def test_simulation_uses_only_rows_of_the_test_file():
-    rows_ = validated_rows(40)
-    rows_.loc[rows_["source_file"].str.endswith("train.csv"), "age"] = 999.0
-    batches = scenarios.simulate_production_batches(rows_, tiny_config(), headerless_spec())
-    assert (batches["age"] < 999).all()
+def test_without_declared_scenarios_one_of_each_fault_falls_on_the_strongest_features():
+    batches = scenarios.simulate_production_batches(held_out_rows(200), tiny_config(simulation={"scenarios": None}),
+                                                    headerless_spec())
+    described = batches.groupby("batch")[["scenario", "scenario_detail"]].first()
+    assert described["scenario"].tolist() == ["clean", "clean", "covariate_shift", "clean", "missing_spike", "unit_change",
+                                              "unseen_category", "clean", "prior_shift", "concept_drift"]
+    details = dict(zip(described["scenario"], described["scenario_detail"], strict=False))
+    # the label is age > 40: age ranks the labels best, so the shift, the unit change and the concept drift fall on it
+    assert details["covariate_shift"].startswith("80% of rows where age >")
+    assert details["unit_change"] == "age x 100" and details["concept_drift"].startswith("labels flipped where age >")
+    assert details["missing_spike"] == "40% of work_class set missing"
 
 
 def test_an_unlabelled_scenario_has_no_labels():
     config = tiny_config(simulation={"scenarios": [{"kind": "clean", "labelled": False}]})
-    batches = scenarios.simulate_production_batches(validated_rows(), config, headerless_spec())
+    batches = scenarios.simulate_production_batches(held_out_rows(), config, headerless_spec())
     assert batches["income"].isna().all()
 
 
 def test_disabled_simulation_yields_no_batches():
     config = tiny_config(simulation={"enabled": False})
-    assert scenarios.simulate_production_batches(validated_rows(), config, headerless_spec()).empty
+    assert scenarios.simulate_production_batches(held_out_rows(), config, headerless_spec()).empty
 
 
 def test_prepared_batches_are_typed_like_training_rows_with_slices_and_labels():
@@ -184,21 +194,13 @@ def test_unreadable_files_keep_their_error_entries():
     assert errors["batch"].tolist() == ["empty"]
 
 
-def _loader(frame: pd.DataFrame | Exception):
-    def load() -> pd.DataFrame:
-        if isinstance(frame, Exception):
-            raise frame
-        return frame
-    return load
+def _loader(content: bytes):
+    return lambda: content
 
 
 def test_dropped_in_files_become_batches_named_after_the_file():
-    labelled = pd.DataFrame([["25", "40", "Private", "<=50K."]], dtype="str")
-    unlabelled = pd.DataFrame([["25", "40", "Private"]], dtype="str")
-    empty = DatasetError("Failed while loading data")
-    empty.__cause__ = pd.errors.EmptyDataError("No columns to parse from file")
-    files = {"a": _loader(labelled), "b": _loader(unlabelled), "c": _loader(empty),
-             "d": _loader(pd.DataFrame([["25", "40"]], dtype="str"))}
+    files = {"a": _loader(b"25, 40, Private, <=50K.\n"), "b": _loader(b"25,40,Private\n"), "c": _loader(b""),
+             "d": _loader(b"25,40\n")}
     batches, unreadable = sources.read_dropped_in_batches(files, "production", headerless_spec())
     assert batches["batch"].tolist() == ["a", "b"]
     assert batches["income"].tolist()[0] == "<=50K."

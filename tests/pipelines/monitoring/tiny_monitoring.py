@@ -12,7 +12,7 @@ from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig
 from tests.pipelines.data_processing.tiny_problem import _merged
 from tests.pipelines.inference.tiny_deployment import headerless_spec, tiny_deployed
 
-__all__ = ["headerless_spec", "tiny_config", "tiny_deployed", "validated_rows"]
+__all__ = ["headerless_spec", "held_out_rows", "tiny_config", "tiny_deployed", "validated_rows"]
 
 TINY_MONITORING: dict[str, Any] = {
     "production_folder": "production",
@@ -51,3 +51,12 @@ def validated_rows(n: int = 40, seed: int = 0) -> pd.DataFrame:
         frame[rows.SOURCE_COLUMN] = f"{spec.raw.folder}/{file}"
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def held_out_rows(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Return data_processing's frozen holdout of the tiny problem: the test file's rows, unfilled, with a 0/1 target."""
+    spec = headerless_spec()
+    test = validated_rows(n, seed)
+    test = test[test[rows.SOURCE_COLUMN] == f"{spec.raw.folder}/{spec.raw.test_file}"]
+    held_out = test[spec.features + [spec.target_column] + list(spec.banded_columns)].reset_index(drop=True)
+    return held_out.astype({spec.target_column: "int8"})

@@ -28,8 +28,7 @@ from ml_lifecycle.spec import ProblemSpec
 from tests.pipelines.evaluation import synthetic
 
 LOGISTIC = "sklearn.linear_model.LogisticRegression"
-# The synthetic label follows one feature: only the single-feature ROC AUC limit marks a leak here.
-EVALUATION = synthetic.evaluation_config(leak_check={"max_importance_share": 1.0})
+EVALUATION = synthetic.evaluation_config()
 MODELING = ModelingConfig(
     baselines={"prior": {"estimator": "sklearn.dummy.DummyClassifier", "params": {"strategy": "prior"}, "encoding": "none"}},
     candidates={"logistic": {"estimator": LOGISTIC, "encoding": "onehot_scaled"}})

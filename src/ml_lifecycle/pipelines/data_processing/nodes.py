@@ -5,24 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pandas as pd
-from kedro.io import DatasetError
 from sklearn.model_selection import train_test_split
 
 from ml_lifecycle import rows
 from ml_lifecycle.spec import ProblemSpec
 
 
-def _load_raw_file(load: Callable[[], pd.DataFrame], path: str) -> pd.DataFrame:
-    """Return a raw file's rows; an empty file is a data error naming the file, not a parser error."""
-    try:
-        return load()
-    except DatasetError as error:
-        if isinstance(error.__cause__, pd.errors.EmptyDataError):
-            raise rows.DataValidationError(f"{path}: the file is empty (rule: non-empty)") from error
-        raise
-
-
-def standardise_raw_rows(raw_files: dict[str, Callable[[], pd.DataFrame]], spec: ProblemSpec) -> pd.DataFrame:
+def standardise_raw_rows(raw_files: dict[str, Callable[[], bytes]], spec: ProblemSpec) -> pd.DataFrame:
     """Return every declared raw file's rows, standardised and tagged with their file."""
     declared = [f for f in (spec.raw.train_file, spec.raw.test_file) if f is not None]
     frames = []
@@ -32,7 +21,7 @@ def standardise_raw_rows(raw_files: dict[str, Callable[[], pd.DataFrame]], spec:
             raise rows.DataValidationError(
                 f"{path}: file not found (problem.raw); files present: {sorted(raw_files)}"
             )
-        frame = rows.standardise(_load_raw_file(raw_files[file], path), spec, path)
+        frame = rows.standardise(rows.read_raw_table(raw_files[file](), path, spec), spec, path)
         # per file: once files are concatenated, a column one file lacks looks merely missing
         rows.require_columns(frame, [*spec.features, spec.target_column], path)
         if spec.raw.sample_rows is not None and len(frame) > spec.raw.sample_rows:

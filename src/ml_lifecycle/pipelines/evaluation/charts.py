@@ -96,7 +96,7 @@ def plot_confidence(test_predictions: pd.DataFrame, confidence_bins: pd.DataFram
 
 
 def plot_importance(leak_checks: pd.DataFrame, config: EvaluationConfig) -> go.Figure:
-    """Return each feature's share of importance and its single-feature ROC AUC, with the leak limits."""
+    """Return each feature's share of importance and its single-feature ROC AUC, with the leak limit and the model's ROC AUC."""
     table = leak_checks.sort_values("permutation_share")
     shares = ["permutation_share", *[c for c in table.columns if c.startswith("native_share_")]]
     figure = make_subplots(rows=1, cols=2, shared_yaxes=True,
@@ -106,10 +106,10 @@ def plot_importance(leak_checks: pd.DataFrame, config: EvaluationConfig) -> go.F
                                 name=column.replace("_share", "").replace("_", " ")), row=1, col=1)
     figure.add_trace(go.Bar(y=table["feature"], x=table["single_feature_auc"], orientation="h", name="single-feature AUC",
                             marker_color=np.where(table["possible_leak"], "crimson", "grey")), row=1, col=2)
-    figure.add_vline(x=config.leak_check.max_importance_share, line_dash="dot", row=1, col=1)
     figure.add_vline(x=config.leak_check.max_single_feature_auc, line_dash="dot", row=1, col=2)
+    figure.add_vline(x=float(table["model_auc"].iloc[0]), line_dash="dash", line_color="green", row=1, col=2)
     figure.update_xaxes(range=[0.5, 1], row=1, col=2)
-    figure.update_layout(barmode="group", title="Feature importance and leak check (dotted: limits; red: flagged)",
+    figure.update_layout(barmode="group", title="Feature importance and leak check (dotted: leak limit; dashed: the whole model; red: flagged)",
                          height=max(400, 30 * len(table)))
     return figure
 

@@ -28,11 +28,11 @@ def _label(decisions: pd.Series, spec: ProblemSpec) -> pd.Series:
     return decisions.map({1: spec.target.positive_label, 0: spec.target.negative_label})
 
 
-def score_new_rows(inference_input: pd.DataFrame, deployed: DeployedModel, spec: ProblemSpec, config: InferenceConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def score_new_rows(inference_input: bytes, deployed: DeployedModel, spec: ProblemSpec, config: InferenceConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Return the scored rows, the rejected rows with their reasons, and a summary of the batch."""
     started = time.perf_counter()
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
-    raw = inference_input.reset_index(drop=True)
+    raw = rows.read_raw_table(inference_input, config.input_path, spec)
     standardised = rows.standardise(raw, spec, config.input_path, label_optional=True, columns=spec.features)
     typed = rows.cast_features(standardised, spec)
     problems = row_problems(standardised, typed, spec, deployed.limits)

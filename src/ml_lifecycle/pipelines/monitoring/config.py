@@ -110,20 +110,19 @@ Scenario = Annotated[
 
 
 class SimulationConfig(StrictModel):
-    """The demo's production batches: the test file's rows cut into one batch per scenario."""
+    """The demo's production batches: the held-out test split's rows cut into one batch per scenario."""
 
     enabled: bool = True
     batch_prefix: str = Field(default="week", pattern=r"^[A-Za-z0-9_-]+$")
     start: dt.date = Field(default=dt.date(2026, 1, 5), description="Date of the first batch.")
     period_days: int = Field(default=7, gt=0, description="Days between batches.")
-    scenarios: list[Scenario] = Field(default_factory=list, description="One batch each, in order.")
+    scenarios: list[Scenario] | None = Field(
+        default=None, description="One batch each, in order; null: generated from the spec and the held-out rows."
+    )
 
     def check_against(self, spec: ProblemSpec) -> None:
         """Raise naming the scenario key whose column does not fit the problem spec."""
-        if self.enabled and self.scenarios and spec.raw.test_file is None:
-            raise ValueError("monitoring.simulation cuts batches from problem.raw.test_file, which is not set; "
-                             "set monitoring.simulation.enabled: false and drop batches into the production folder")
-        for index, scenario in enumerate(self.scenarios):
+        for index, scenario in enumerate(self.scenarios or []):
             key = f"monitoring.simulation.scenarios[{index}]"
             column = getattr(scenario, "column", None)
             if isinstance(scenario, UnitChange) and column not in spec.numeric_features:

@@ -1,6 +1,6 @@
 """production batches + deployed champion (the deploy pipeline's, as batch inference and the service score) -> scores -> Evidently reports, explicit tests -> summary, alerts, retrain recommendation.
 
-Batch sources: simulated scenarios cut from the test file, files dropped into the production
+Batch sources: simulated scenarios cut from the held-out test split, files dropped into the production
 folder, and the prediction service's request log. A further source (standardised rows with the
 batch columns) is one more input of `prepare_production_batches`.
 """
@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     """Create the monitoring pipeline."""
     return Pipeline(
         [
-            Node(scenarios.simulate_production_batches, ["validated_rows", *CONFIG], "simulated_batches",
+            Node(scenarios.simulate_production_batches, ["frozen_holdout", *CONFIG], "simulated_batches",
                  name="simulate_production_batches"),
             Node(sources.read_dropped_in_batches, ["production_files", "params:monitoring.production_folder", "params:problem"],
                  ["dropped_in_batches", "unreadable_production_files"], name="read_dropped_in_batches"),

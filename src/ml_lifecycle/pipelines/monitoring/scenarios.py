@@ -1,4 +1,4 @@
-"""Simulated production batches: scenarios cut from the test file (covariate shift, prior shift, concept drift, missing spikes, unit changes, unseen categories)."""
+"""Simulated production batches: scenarios cut from the held-out test split (covariate shift, prior shift, concept drift, missing spikes, unit changes, unseen categories)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
-from ml_lifecycle import rows
 from ml_lifecycle.pipelines.monitoring.columns import (
     BATCH,
     BATCH_TIME,
@@ -23,6 +23,8 @@ from ml_lifecycle.pipelines.monitoring.config import (
     MissingSpike,
     MonitoringConfig,
     PriorShift,
+    Scenario,
+    SimulationConfig,
     UnitChange,
     UnseenCategory,
 )
@@ -86,19 +88,71 @@ def _as_source_rows(batch: pd.DataFrame, name: str, scenario: Any, when: dt.date
     return source_rows
 
 
-def simulate_production_batches(validated_rows: pd.DataFrame, config: MonitoringConfig, spec: ProblemSpec) -> pd.DataFrame:
-    """Return the demo's production batches: the test file's rows cut into one batch per declared scenario."""
+def _predictive_order(pool: pd.DataFrame, columns: list[str], target: str) -> list[str]:
+    """Return columns by how well each alone ranks the held-out labels (ROC AUC away from 0.5), strongest first."""
+    def strength(column: str) -> float:
+        values = pool[column]
+        if values.dtype.kind not in "fi":  # a category scores by its positive rate
+            values = values.map(pool.groupby(values, dropna=False)[target].mean())
+        score = roc_auc_score(pool[target], values.fillna(values.median()))
+        return abs(score - 0.5)
+    return sorted(columns, key=strength, reverse=True) if pool[target].nunique() == 2 else list(columns)
+
+
+def _upper_part(values: pd.Series, column: str) -> str:
+    """Return a query picking the upper part of a numeric column: a quarter of the rows where its values allow."""
+    for quantile in (0.75, 0.9, 0.5, 0.25):
+        cut = float(values.quantile(quantile))
+        for query, picked in ((f"{column} >= {cut:.6g}", values >= cut), (f"{column} > {cut:.6g}", values > cut)):
+            if 0.05 <= picked.mean() <= 0.6:
+                return query
+    return f"{column} > {float(values.median()):.6g}"
+
+
+def generated_scenarios(pool: pd.DataFrame, spec: ProblemSpec) -> list[Scenario]:
+    """Return the default demo for a problem that declares none: clean batches and one of each fault kind.
+
+    Faults fall on the features that matter most, judged by how well each alone ranks the held-out
+    labels: a covariate shift and a unit change on the strongest numeric feature, a missing-value
+    spike and an unseen category on the strongest categorical one, a prior shift, and concept drift
+    (labels flipped) in the strongest numeric feature's upper part.
+    """
+    target = spec.target_column
+    numeric = _predictive_order(pool, spec.numeric_features, target)
+    categorical = _predictive_order(pool, spec.categorical_features, target)
+    positive_rate = float(pool[target].mean())
+    clean = {"kind": "clean"}
+    declared: list[dict[str, Any]] = [clean, clean]
+    if numeric:
+        declared.append({"kind": "covariate_shift", "toward": _upper_part(pool[numeric[0]], numeric[0]), "share": 0.8})
+    declared.append(clean)
+    declared.append({"kind": "missing_spike", "column": (categorical or numeric)[0], "share": 0.4})
+    if numeric:
+        declared.append({"kind": "unit_change", "column": numeric[0], "factor": 100})
+    if categorical:
+        declared.append({"kind": "unseen_category", "column": categorical[0], "value": "(never seen)", "share": 0.2})
+    declared.append({"kind": "clean", "labelled": False})
+    declared.append({"kind": "prior_shift", "positive_share": 0.6 if positive_rate < 0.35 else round(positive_rate / 2, 2)})
+    if numeric:
+        declared.append({"kind": "concept_drift", "subgroup": _upper_part(pool[numeric[0]], numeric[0])})
+    return SimulationConfig(scenarios=declared).scenarios
+
+
+def simulate_production_batches(frozen_holdout: pd.DataFrame, config: MonitoringConfig, spec: ProblemSpec) -> pd.DataFrame:
+    """Return the demo's production batches: the held-out test rows cut into one batch per scenario (declared or generated)."""
     simulation = config.simulation
-    if not simulation.enabled or not simulation.scenarios:
+    if not simulation.enabled:
         return empty_source(spec)
     target = spec.target_column
-    in_test_file = validated_rows[rows.SOURCE_COLUMN] == f"{spec.raw.folder}/{spec.raw.test_file}"
     # Rows before missing-value filling: missing values look as they will in production and in the reference.
-    pool = validated_rows.loc[in_test_file & validated_rows[target].notna(), spec.features + list(spec.banded_columns) + [target]]
+    pool = frozen_holdout[spec.features + list(spec.banded_columns) + [target]]
     pool = pool.sample(frac=1, random_state=spec.seed).astype({target: int})
-    cuts = np.array_split(np.arange(len(pool)), len(simulation.scenarios))
+    declared = simulation.scenarios if simulation.scenarios is not None else generated_scenarios(pool, spec)
+    if not declared:
+        return empty_source(spec)
+    cuts = np.array_split(np.arange(len(pool)), len(declared))
     frames = []
-    for index, (scenario, positions) in enumerate(zip(simulation.scenarios, cuts, strict=True)):
+    for index, (scenario, positions) in enumerate(zip(declared, cuts, strict=True)):
         batch = apply_scenario(pool.iloc[positions].reset_index(drop=True), scenario, spec,
                                np.random.default_rng(spec.seed + index), f"monitoring.simulation.scenarios[{index}]")
         when = simulation.start + dt.timedelta(days=simulation.period_days * index)

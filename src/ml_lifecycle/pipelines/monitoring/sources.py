@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pandas as pd
-from kedro.io import DatasetError
 
 from ml_lifecycle import rows
 from ml_lifecycle.pipelines.monitoring.columns import (
@@ -22,25 +21,14 @@ from ml_lifecycle.pipelines.monitoring.columns import (
 from ml_lifecycle.spec import ProblemSpec
 
 
-def _read_error(error: DatasetError, file: str) -> str:
-    """Return why a file could not be read as CSV, without Kedro's wrapper text."""
-    cause = error.__cause__
-    if isinstance(cause, pd.errors.EmptyDataError):
-        return f"{file}: the file is empty (rule: non-empty)"
-    return f"{file}: cannot be read as CSV ({cause or error})"
-
-
-def read_dropped_in_batches(production_files: dict[str, Callable[[], pd.DataFrame]], production_folder: str,
+def read_dropped_in_batches(production_files: dict[str, Callable[[], bytes]], production_folder: str,
                             spec: ProblemSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the dropped-in files' standardised rows (one batch per file) and the files that cannot be read."""
     frames, errors = [], []
     for name in sorted(production_files):
         file = f"{production_folder}/{name}.csv"
         try:
-            frame = rows.standardise(production_files[name](), spec, file, label_optional=True)
-        except DatasetError as error:
-            errors.append({BATCH: name, SOURCE: "dropped_in", SCENARIO: pd.NA, DETAIL: file, "reason": _read_error(error, file)})
-            continue
+            frame = rows.standardise(rows.read_raw_table(production_files[name](), file, spec), spec, file, label_optional=True)
         except rows.DataValidationError as error:
             errors.append({BATCH: name, SOURCE: "dropped_in", SCENARIO: pd.NA, DETAIL: file, "reason": str(error)})
             continue

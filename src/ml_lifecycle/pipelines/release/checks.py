@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.inspection import permutation_importance
+from sklearn.metrics import roc_auc_score
 
 from ml_lifecycle.bundle import ModelBundle
 from ml_lifecycle.estimators import (
@@ -55,23 +56,27 @@ def compute_importance(fitted_model: BaseEstimator, test_split: pd.DataFrame, co
 
 
 def check_for_leaks(importance: pd.DataFrame, train_split: pd.DataFrame, validation_split: pd.DataFrame,
-                    test_split: pd.DataFrame, config: EvaluationConfig, spec: ProblemSpec) -> pd.DataFrame:
-    """Return per model column its single-feature AUC and importance shares, flagged when one passes its limit."""
+                    test_split: pd.DataFrame, test_predictions: pd.DataFrame, config: EvaluationConfig,
+                    spec: ProblemSpec) -> pd.DataFrame:
+    """Return per model column its single-feature AUC and importance shares, flagged when it alone almost separates
+    the classes or alone matches the released model."""
     limits = config.leak_check
+    model_auc = roc_auc_score(labels(test_split, spec), test_predictions[probability_column(RELEASED)])
     table = importance.set_index("feature")
     table = table.join(single_feature_auc(pd.concat([train_split, validation_split]), test_split, spec))
     share_columns = ["permutation_share"] + [c for c in table.columns if c.startswith("native_share_")]
     reasons = []
-    for feature, row in table.iterrows():
+    for auc in table["single_feature_auc"]:
         why = []
-        if row["single_feature_auc"] > limits.max_single_feature_auc:
-            why.append(f"alone reaches ROC AUC {row['single_feature_auc']:.3f} > {limits.max_single_feature_auc}")
-        why += [f"{c.replace('_share', '').replace('_', ' ')} importance share {row[c]:.2f} > {limits.max_importance_share}"
-                for c in share_columns if row[c] > limits.max_importance_share]
+        if auc > limits.max_single_feature_auc:
+            why.append(f"alone reaches ROC AUC {auc:.3f} > {limits.max_single_feature_auc}: it almost separates the classes")
+        elif auc >= limits.min_suspicious_auc and auc >= model_auc - limits.close_to_model_auc:
+            why.append(f"alone reaches ROC AUC {auc:.3f}, within {limits.close_to_model_auc} of the whole model's {model_auc:.3f}")
         reasons.append("; ".join(why))
+    table["model_auc"] = model_auc
     table["possible_leak"] = [bool(r) for r in reasons]
     table["reason"] = reasons
-    return table[["single_feature_auc", *share_columns, "possible_leak", "reason"]].reset_index(names="feature")
+    return table[["single_feature_auc", "model_auc", *share_columns, "possible_leak", "reason"]].reset_index(names="feature")
 
 
 def analyse_slices(test_split: pd.DataFrame, test_predictions: pd.DataFrame, config: EvaluationConfig,

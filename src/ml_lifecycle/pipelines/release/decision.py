@@ -69,9 +69,10 @@ def judge_release(holdout_predictions: pd.DataFrame, evidence: ReleaseEvidence, 
                                          f"({'; '.join(incumbent.bundle.recipe.schema.differences(spec))}), so it cannot be "
                                          "scored on these rows; review and force-promote, or roll back first")
     else:
+        # A baseline that won model selection is the candidate itself: it is not a yardstick for itself.
         references = [INCUMBENT] if incumbent is not None else [
             c.removeprefix("proba_") for c in holdout_predictions.columns
-            if c.startswith("proba_") and c != probability_column(RELEASED)]
+            if c.startswith("proba_") and c not in (probability_column(RELEASED), probability_column(evidence.candidate))]
         gains = {(incumbent.version if name == INCUMBENT else name): paired_bootstrap_gain(
             y, candidate, holdout_predictions[probability_column(name)].to_numpy(), gate.beats_incumbent, spec.seed)
             for name in references}
