@@ -11,11 +11,11 @@ import sqlite3
 import subprocess
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from kedro.io import AbstractDataset
+
+from ml_lifecycle.files import LocalFileDataset
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -45,18 +45,8 @@ def git_commit() -> str:
     return commit + ("-dirty" if dirty.strip() else "")
 
 
-class ExperimentLogDataset(AbstractDataset[dict[str, Any], pd.DataFrame]):
+class ExperimentLogDataset(LocalFileDataset):
     """Append a run (a dict of a `run` row and long tables) to SQLite; load the `runs` table."""
-
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
-        self.metadata = metadata
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
-
-    def _exists(self) -> bool:
-        return self._filepath.exists()
 
     def _load(self) -> pd.DataFrame:
         with sqlite3.connect(self._filepath) as connection:

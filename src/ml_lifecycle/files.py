@@ -29,8 +29,8 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-class AtomicCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
-    """A CSV file (no index column) replaced in one step: a failed run leaves the previous file whole."""
+class LocalFileDataset(AbstractDataset):
+    """A dataset stored in one local file (not versioned): subclasses say how it is read and written."""
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
         self._filepath = Path(filepath)
@@ -41,6 +41,10 @@ class AtomicCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
 
     def _exists(self) -> bool:
         return self._filepath.exists()
+
+
+class AtomicCSVDataset(LocalFileDataset):
+    """A CSV file (no index column) replaced in one step: a failed run leaves the previous file whole."""
 
     def _load(self) -> pd.DataFrame:
         return pd.read_csv(self._filepath)
@@ -49,22 +53,12 @@ class AtomicCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         atomic_write(self._filepath, data.to_csv(index=False).encode())
 
 
-class RawFileDataset(AbstractDataset[bytes, bytes]):
+class RawFileDataset(LocalFileDataset):
     """A raw file's bytes as they are; `rows.read_raw_table` parses them with the problem's one declared format.
 
     Parsing in a node rather than in the catalog keeps one declaration of the format (`problem.raw`)
     for training files, batch-inference input and production drop-ins.
     """
-
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
-        self.metadata = metadata
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
-
-    def _exists(self) -> bool:
-        return self._filepath.exists()
 
     def _load(self) -> bytes:
         return self._filepath.read_bytes()
