@@ -24,7 +24,7 @@ SAMPLE_BYTES = 1_000_000
 SEPARATORS = ",;\t|"
 COMMENT_MARKERS = "#|"
 MISSING_CANDIDATES = ["", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "-", "missing"]
-TARGET_NAMES = ("target", "label", "class", "outcome", "y", "default", "churn", "churned", "income", "response")
+TARGET_NAMES = ("target", "label", "class", "outcome", "y", "default", "churn", "churned", "response")
 PROTECTED_NAME = re.compile(
     r"sex|gender|race|ethnic|age|nationality|national|country|citizen|religio|marital|disab|pregnan",
 )
@@ -84,7 +84,7 @@ class Proposal:
     decisions: list[Decision] = field(default_factory=list)
 
 
-def detect_encoding(sample: bytes, file: str) -> str:
+def detect_encoding(sample: bytes) -> str:
     """Return the file's text encoding: UTF-8 (with or without BOM), else Latin-1 when UTF-8 fails."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -102,7 +102,7 @@ def detect_format(path: Path) -> tuple[RawFormat, list[Decision]]:
         sample = handle.read(SAMPLE_BYTES)
     if not sample.strip():
         raise ProblemInitError(f"{path}: the file is empty")
-    encoding = detect_encoding(sample, str(path))
+    encoding = detect_encoding(sample)
     text = sample.decode(encoding, errors="replace")
     lines = [line for line in text.splitlines() if line.strip()][:200]
     comment = next((m for m in COMMENT_MARKERS if lines and any(line.startswith(m) for line in lines[:5])

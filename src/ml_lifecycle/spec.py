@@ -23,7 +23,7 @@ class StrictModel(BaseModel):
 
 
 def snake_case(name: str) -> str:
-    """Return `name` in snake_case: `Education-Num` -> `education_num`."""
+    """Return `name` in snake_case: `Loan Amount` -> `loan_amount`, `monthlyFee` -> `monthly_fee`."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
     return re.sub(r"[^0-9a-zA-Z]+", "_", spaced).strip("_").lower()
 
@@ -84,7 +84,7 @@ class Target(StrictModel):
         return cleaned if self.case_sensitive else cleaned.lower()
 
 
-class AgeBandSlice(StrictModel):
+class BandedColumn(StrictModel):
     """A derived slice column: a numeric column cut into labelled bands."""
 
     source_column: str
@@ -92,7 +92,7 @@ class AgeBandSlice(StrictModel):
     labels: list[str]
 
     @model_validator(mode="after")
-    def _labels_match_edges(self) -> AgeBandSlice:
+    def _labels_match_edges(self) -> BandedColumn:
         if len(self.labels) != len(self.edges) - 1:
             raise ValueError(
                 f"needs {len(self.edges) - 1} labels for {len(self.edges)} edges, got {len(self.labels)}"
@@ -130,7 +130,7 @@ class ProblemSpec(StrictModel):
     default_missing_categorical: MissingPolicy = "category"
     missing_category: str = "(missing)"
     protected_attributes: list[str] = Field(default_factory=list)
-    banded_columns: dict[str, AgeBandSlice] = Field(default_factory=dict)
+    banded_columns: dict[str, BandedColumn] = Field(default_factory=dict)
     slices: list[str] = Field(default_factory=list, description="Columns to slice metrics by.")
     split: SplitPolicy = SplitPolicy()
 

@@ -87,7 +87,7 @@ class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     request_id: str = Field(min_length=1, max_length=64)
-    labels: list[str] = Field(min_length=1, description="One raw label per row of the request, e.g. '>50K'.")
+    labels: list[str] = Field(min_length=1, description="One raw label per row of the request, as the problem's target.positive_label or negative_label.")
 
 
 def error_location(location: tuple[Any, ...]) -> str:

@@ -19,7 +19,7 @@ from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.pages import html_table, markdown_table, render
 from ml_lifecycle.pipelines.evaluation.evidently_reports import EVIDENTLY_TEST_HREF
 from ml_lifecycle.pipelines.evaluation.results import ReleaseFindings, TestResults
-from ml_lifecycle.pipelines.evaluation.summary import DECISION_METRICS
+from ml_lifecycle.pipelines.evaluation.summary import DECISION_METRICS, finding_notes
 from ml_lifecycle.spec import ProblemSpec
 
 GATE_COLUMNS = ["rule", "severity", "passed", "value", "limit", "detail"]
@@ -72,12 +72,7 @@ def known_limits(summary: dict[str, Any], slices: pd.DataFrame, config: Evaluati
     small = [f"{r.slice_column} = {r.slice_value}" for r in slices[slices["too_small"]].itertuples()]
     if small:
         limits.append(f"Too few test rows (< {config.slices.min_size}) to judge: {', '.join(small)}.")
-    if summary["fairness_gaps_over_limit"]:
-        limits.append(f"Fairness gaps above {config.slices.max_fairness_gap} for: {', '.join(summary['fairness_gaps_over_limit'])}.")
-    if summary["possible_leaks"]:
-        limits.append(f"Possible leaks to investigate before use: {', '.join(summary['possible_leaks'])}.")
-    if summary["behavioural_failures"]:
-        limits.append(f"Failed behavioural tests: {'; '.join(summary['behavioural_failures'])}.")
+    limits += finding_notes(summary)
     conf = summary["confidence"]
     rate = conf["low_confidence_error_rate"]
     limits.append(f"{conf['low_confidence_share']:.1%} of test predictions fall within {config.confidence.abstain_margin} "

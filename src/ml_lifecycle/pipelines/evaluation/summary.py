@@ -54,6 +54,7 @@ def summarise_evaluation(results: TestResults, findings: ReleaseFindings, thresh
             "slice_column": gap["slice_column"], "metric": gap["largest_gap_metric"], "value": float(gap["largest_gap"]),
             "exceeds_limit": bool(gap["exceeds_limit"])},
         "fairness_gaps_over_limit": fairness.loc[fairness["exceeds_limit"], "slice_column"].tolist(),
+        "fairness_limit": config.slices.max_fairness_gap,
         "possible_leaks": leak_checks.loc[leak_checks["possible_leak"], "feature"].tolist(),
         "behavioural_failures": behavioural_checks.loc[~behavioural_checks["passed"].astype(bool), "test"].tolist()
         if len(behavioural_checks) else [],
@@ -66,6 +67,18 @@ def summarise_evaluation(results: TestResults, findings: ReleaseFindings, thresh
 
 
 
+def finding_notes(summary: dict[str, Any]) -> list[str]:
+    """Return one sentence per kind of problem the evaluation found: fairness gaps, possible leaks, failed behavioural tests."""
+    notes = []
+    if summary["fairness_gaps_over_limit"]:
+        notes.append(f"Fairness gaps above {summary['fairness_limit']} for: {', '.join(summary['fairness_gaps_over_limit'])}.")
+    if summary["possible_leaks"]:
+        notes.append(f"Possible leaks to investigate before use: {', '.join(summary['possible_leaks'])}.")
+    if summary["behavioural_failures"]:
+        notes.append(f"Failed behavioural tests: {'; '.join(summary['behavioural_failures'])}.")
+    return notes
+
+
 def build_index_section(evaluation_summary: dict[str, Any]) -> IndexSection:
     """Return the evaluation section of `data/08_reporting/index.html`: headline numbers and links."""
     s = evaluation_summary
@@ -73,12 +86,7 @@ def build_index_section(evaluation_summary: dict[str, Any]) -> IndexSection:
     release = s["release"]
     notes = [f"Released model: {s['description']}.",
              f"Registry version {release['version']} {release['decision']}: release gate {release['gate']}."]
-    if s["possible_leaks"]:
-        notes.append(f"Possible leaks flagged: {', '.join(s['possible_leaks'])}.")
-    if s["behavioural_failures"]:
-        notes.append(f"Behavioural tests failed: {'; '.join(s['behavioural_failures'])}.")
-    if s["fairness_gaps_over_limit"]:
-        notes.append(f"Fairness gaps over the limit: {', '.join(s['fairness_gaps_over_limit'])}.")
+    notes += finding_notes(s)
     return IndexSection(
         title="Evaluation (test split)",
         updated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
