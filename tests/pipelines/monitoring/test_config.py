@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig
+from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig, PerformanceTest
 from ml_lifecycle.spec import ProblemSpec
 from tests.conftest import env_parameters
 
@@ -53,3 +53,15 @@ def test_columns_the_problem_does_not_have_fail_naming_the_key(changes: dict, me
 def test_simulating_without_a_test_file_is_allowed_because_batches_come_from_the_held_out_split():
     spec = headerless_spec()
     tiny_config().check_against(spec.model_copy(update={"raw": spec.raw.model_copy(update={"test_file": None})}))
+
+
+def test_the_roc_auc_limit_follows_the_release_and_the_batch_size():
+    relative = PerformanceTest(max_drop=0.05, confidence=0.95)
+    small, large = relative.limit(0.9, 30, 120), relative.limit(0.9, 3000, 12000)
+    # Hanley-McNeil: with A = 0.9, 30 positives and 120 negatives, SE = 0.0387; one-sided 95% bound 1.645 * SE
+    assert small == pytest.approx(0.9 - 0.05 - 1.6449 * 0.0387, abs=2e-4)
+    assert small < large < 0.85
+    assert relative.limit(0.9, 0, 50) == pytest.approx(0.85)
+    assert PerformanceTest(min=0.8).limit(0.95, 30, 120) == 0.8
+    with pytest.raises(ValueError, match="set monitoring.tests.roc_auc.min instead"):
+        relative.limit(None, 30, 120)

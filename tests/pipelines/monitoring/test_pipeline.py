@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from evidently.ui.workspace import Workspace
 
+from ml_lifecycle.registry import ModelRegistry
 from tests.conftest import project_catalog, run_kedro
 
 OUTPUTS = ["monitoring_summary", "monitoring_test_results", "monitoring_slice_metrics", "retrain_recommendation",
@@ -82,6 +83,13 @@ def test_each_fault_is_caught_by_the_kind_of_test_meant_for_it(monitored):
     # The features do not move: only the labels tell.
     assert (concept["drift"], concept["data_quality"], concept["performance"]) == ("pass", "pass", "fail")
     assert "roc_auc" in concept["reason"]
+
+
+def test_the_roc_auc_limit_is_the_champions_held_out_figure_less_the_drop_and_the_batch_bound(monitored):
+    released_auc = ModelRegistry(monitored["project"] / "data/test/06_models/model_registry").load().manifest.metrics["roc_auc"]
+    limits = simulated(monitored["summary"])["roc_auc_limit"].dropna()
+    assert len(limits) == 9 and limits.nunique() > 1  # every labelled batch; each its own size and balance
+    assert (limits < released_auc - 0.05).all() and (limits > released_auc - 0.15).all()
 
 
 def test_a_batch_without_labels_still_gets_drift_and_quality_results(monitored):

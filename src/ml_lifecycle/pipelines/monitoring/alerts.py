@@ -45,9 +45,9 @@ def _batch_verdict(tests: pd.DataFrame) -> dict[str, Any]:
             "reason": _failure_text(failed) if len(failed) else "all tests pass"}
 
 
-def _value(tests: pd.DataFrame, test: str) -> float:
-    """Return a batch-level test's measured value (NaN when the test did not run)."""
-    found = tests.loc[tests["test"] == test, "value"]
+def _value(tests: pd.DataFrame, test: str, field: str = "value") -> float:
+    """Return a batch-level test's measured value, or another field such as its threshold (NaN when the test did not run)."""
+    found = tests.loc[tests["test"] == test, field]
     return float(found.iloc[0]) if len(found) else float("nan")
 
 
@@ -61,7 +61,7 @@ def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame,
         summary.append({
             **{k: metrics[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version")},
             "drift_share": _value(own, "drifted_columns_share"), "prediction_drift": _value(own, "prediction_drift"),
-            "roc_auc": _value(own, "roc_auc"), **_batch_verdict(own),
+            "roc_auc": _value(own, "roc_auc"), "roc_auc_limit": _value(own, "roc_auc", "threshold"), **_batch_verdict(own),
             **{k: metrics[k] for k in ("scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb")},
         })
     for error in batch_errors.to_dict("records"):
@@ -69,7 +69,7 @@ def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame,
                         "data_quality": "error", "performance": "not run", "alert_level": "critical", "alert": True,
                         "reason": f"batch rejected: {error['reason']}"})
     columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "drift_share", "prediction_drift",
-               "roc_auc", "drift", "data_quality", "performance", "tests_failed", "alert_level", "alert", "reason",
+               "roc_auc", "roc_auc_limit", "drift", "data_quality", "performance", "tests_failed", "alert_level", "alert", "reason",
                "scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
     return pd.DataFrame(summary, columns=columns).astype({"rows": "Int64", "tests_failed": "Int64", LABELLED: "boolean"})
 

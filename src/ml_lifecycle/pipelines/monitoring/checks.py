@@ -97,8 +97,11 @@ def _bound(test: MaxTest | MinTest) -> Any:
 
 
 def declared_tests(reference: pd.DataFrame, champion: DeployedModel, labelled: bool, config: MonitoringConfig,
-                   spec: ProblemSpec) -> list[dict[str, Any]]:
-    """Return each enabled explicit test as {test, kind, column, threshold, severity, metric} (an Evidently metric with the test set)."""
+                   spec: ProblemSpec, labels: pd.Series | None = None) -> list[dict[str, Any]]:
+    """Return each enabled explicit test as {test, kind, column, threshold, severity, metric} (an Evidently metric with the test set).
+
+    A labelled batch's ROC AUC limit follows the champion's held-out ROC AUC and the batch's 0/1 `labels`.
+    """
     tests = config.tests
     declared: list[tuple[str, str, str | None, MaxTest | MinTest, Callable[[Any], Any]]] = [
         ("drifted_columns_share", "drift", None, tests.drifted_columns_share,
@@ -119,13 +122,19 @@ def declared_tests(reference: pd.DataFrame, champion: DeployedModel, labelled: b
         low, high = float(reference[column].min()), float(reference[column].max())
         declared.append(("out_of_range_share", "quality", column, tests.out_of_range_share,
                          lambda t, c=column, lo=low, hi=high: OutRangeValueCount(column=c, left=lo, right=hi, share_tests=[t])))
-    if labelled:
-        declared.append(("roc_auc", "performance", None, tests.roc_auc, lambda t: RocAuc(tests=[t])))
-    return [
+    found = [
         {"test": name, "kind": kind, "column": column, "severity": test.severity,
          "threshold": test.max if isinstance(test, MaxTest) else test.min, "metric": make(_bound(test))}
         for name, kind, column, test, make in declared if test.enabled
     ]
+    if labelled and tests.roc_auc.enabled:
+        positives = int((labels == 1).sum()) if labels is not None else 0
+        limit = tests.roc_auc.limit(champion.manifest.metrics.get("roc_auc"), positives,
+                                    0 if labels is None else len(labels) - positives)
+        found.append({"test": "roc_auc", "kind": "performance", "column": None, "severity": tests.roc_auc.severity,
+                      "threshold": limit,
+                      "metric": RocAuc(tests=[gte(limit, is_critical=tests.roc_auc.severity == "critical")])})
+    return found
 
 
 def _batch_report(batch: pd.DataFrame, reference: pd.DataFrame, champion: DeployedModel, config: MonitoringConfig,
@@ -133,7 +142,7 @@ def _batch_report(batch: pd.DataFrame, reference: pd.DataFrame, champion: Deploy
     """Return one batch's Evidently snapshot (drift, quality, prediction drift, classification) and its declared tests."""
     info = batch.iloc[0]
     labelled = bool(info[LABELLED])
-    tests = declared_tests(reference, champion, labelled, config, spec)
+    tests = declared_tests(reference, champion, labelled, config, spec, batch[spec.target_column] if labelled else None)
     # The report runs without Evidently's automatic tests (run_report: include_tests=False), so the
     # presets add none; only the declared tests below are evaluated. (Passing include_tests=False to
     # DataSummaryPreset itself breaks its rendering in Evidently 0.7.23.)

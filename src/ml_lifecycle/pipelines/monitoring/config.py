@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
+from scipy.stats import norm
 
 from ml_lifecycle.spec import ProblemSpec, StrictModel
 
@@ -167,6 +168,36 @@ class MinTest(StrictModel):
     enabled: bool = True
 
 
+class PerformanceTest(StrictModel):
+    """Pass while a labelled batch's ROC AUC stays above the released model's held-out ROC AUC less `max_drop`,
+    less what sampling alone moves ROC AUC on a batch of this size (a one-sided bound at `confidence`).
+
+    The bound uses Hanley and McNeil's (1982) standard error of ROC AUC for the batch's counts of
+    positives and negatives, so a small batch is not judged as strictly as a large one. `min`, when
+    set, is an absolute floor used instead.
+    """
+
+    max_drop: float = Field(default=0.05, ge=0, lt=1, description="Allowed fall from the release's held-out ROC AUC.")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Sampling bound: one-sided, at this confidence.")
+    min: float | None = Field(default=None, ge=0, le=1, description="An absolute floor instead of the relative limit.")
+    severity: Severity = "critical"
+    enabled: bool = True
+
+    def limit(self, released_auc: float | None, positives: int, negatives: int) -> float:
+        """Return the lowest ROC AUC a batch with these label counts may show."""
+        if self.min is not None:
+            return self.min
+        if released_auc is None:
+            raise ValueError("monitoring.tests.roc_auc is relative to the champion's held-out ROC AUC, which its manifest "
+                             "lacks; set monitoring.tests.roc_auc.min instead")
+        if positives == 0 or negatives == 0:
+            return released_auc - self.max_drop
+        auc = released_auc
+        q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+        variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (positives * negatives)
+        return released_auc - self.max_drop - float(norm.ppf(self.confidence)) * variance**0.5
+
+
 class SliceGapTest(MaxTest):
     """Largest recall gap between values of a slice column, among values with enough positives."""
 
@@ -182,7 +213,7 @@ class MonitoringTests(StrictModel):
     new_category_share: MaxTest = Field(description="Per categorical column: values never seen in the reference.")
     out_of_range_share: MaxTest = Field(description="Per numeric column: values outside the reference's range.")
     row_count: MinTest = Field(description="Input volume: rows in the batch.")
-    roc_auc: MinTest = Field(description="Labelled batches only.")
+    roc_auc: PerformanceTest = Field(description="Labelled batches only: relative to the release's held-out ROC AUC.")
     slice_recall_gap: SliceGapTest = Field(description="Labelled batches only, per slice column.")
 
 

@@ -30,10 +30,14 @@ def plot_monitoring_summary(summary: pd.DataFrame, config: MonitoringConfig) -> 
     colours = summary["alert"].map({True: "crimson", False: "seagreen"}).tolist()
     hover = summary[BATCH] + " (" + summary[SCENARIO].fillna(summary[SOURCE]) + "): " + summary["reason"]
     for column, limit, row in (("drift_share", tests.drifted_columns_share.max, 1),
-                               ("prediction_drift", tests.prediction_drift.max, 1), ("roc_auc", tests.roc_auc.min, 2)):
+                               ("prediction_drift", tests.prediction_drift.max, 1), ("roc_auc", None, 2)):
         figure.add_trace(go.Scatter(x=summary[BATCH], y=summary[column], name=column, mode="lines+markers",
                                     marker={"color": colours, "size": 10}, hovertext=hover), row=row, col=1)
-        figure.add_hline(y=limit, line_dash="dash", line_color="grey", row=row, col=1)
+        if limit is not None:
+            figure.add_hline(y=limit, line_dash="dash", line_color="grey", row=row, col=1)
+    # The ROC AUC limit follows each batch's size and class balance (monitoring.tests.roc_auc).
+    figure.add_trace(go.Scatter(x=summary[BATCH], y=summary["roc_auc_limit"], name="roc_auc limit", mode="markers",
+                                marker={"symbol": "line-ew-open", "size": 16, "color": "grey"}), row=2, col=1)
     figure.update_layout(title="Monitoring: one point per batch (red = alert)", height=600, hovermode="x unified")
     return figure
 
