@@ -51,13 +51,16 @@ class InputLimits(StrictModel):
     )
     max_text_length: int = Field(default=200, gt=0, description="Longest accepted categorical value.")
 
+    def problems_against(self, spec: ProblemSpec) -> list[str]:
+        """Return the bounded columns that are not numeric features of the spec, as `key: why`."""
+        return [f"deployment.feature_bounds.{c}: not a numeric feature {spec.numeric_features}"
+                for c in self.feature_bounds if c not in spec.numeric_features]
+
     def check_against(self, spec: ProblemSpec) -> None:
         """Raise naming any bounded column that is not a numeric feature of the spec."""
-        unknown = [c for c in self.feature_bounds if c not in spec.numeric_features]
-        if unknown:
-            raise BundleError(
-                f"deployment.feature_bounds names {unknown}, which are not numeric features {spec.numeric_features}"
-            )
+        problems = self.problems_against(spec)
+        if problems:
+            raise BundleError("\n".join(problems))
 
 
 class InputSchema(StrictModel):

@@ -10,6 +10,7 @@ this subclass.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,22 @@ class LayeredConfigLoader(OmegaConfigLoader):
             chain.insert(0, parent)
             current = parent
         return chain
+
+    def file_defining(self, key_path: str) -> str:
+        """Return the parameters file that sets `key_path` (e.g. `monitoring.simulation.scenarios[2].toward`) for this run.
+
+        The last environment in the chain that sets the deepest part of the path wins, as it does
+        when the files are merged; the result reads `conf/<env>/<file>`.
+        """
+        conf = Path(self.conf_source)
+        steps = [int(s) if s.isdigit() else s for s in re.findall(r"[^.\[\]]+", key_path)]
+        best, best_depth = f"params:{steps[0]}", 0
+        for env in [self.base_env, *self.parent_environments(), self.env or self.default_run_env]:
+            for path in sorted((conf / env).glob("**/parameters*.y*ml")):
+                depth = _depth_set(yaml.safe_load(path.read_text(encoding="utf-8")), steps)
+                if depth and depth >= best_depth:
+                    best, best_depth = f"{conf.name}/{path.relative_to(conf).as_posix()}", depth
+        return best
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         if key in self or key not in self.config_patterns:
@@ -68,3 +85,17 @@ def _declared_parent(conf_source: Path, env: str) -> str | None:
             f"{declaration}: 'extends' must name an environment folder under {conf_source}; got {parent!r}"
         )
     return parent
+
+
+def _depth_set(content: Any, steps: list[str | int]) -> int:
+    """Return how many leading steps of a key path a parsed YAML document sets."""
+    depth = 0
+    for step in steps:
+        if isinstance(step, int) and isinstance(content, list) and step < len(content):
+            content = content[step]
+        elif isinstance(step, str) and isinstance(content, dict) and step in content:
+            content = content[step]
+        else:
+            break
+        depth += 1
+    return depth

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from ml_lifecycle.spec import ProblemSpec, StrictModel
@@ -162,13 +161,13 @@ class EvaluationConfig(StrictModel):
         """Return every column sliced: the spec's slice columns, then the extra ones, each once."""
         return list(dict.fromkeys(spec.slice_columns + self.slices.extra_columns))
 
-    def check_against(self, spec: ProblemSpec) -> None:
-        """Raise naming the key when a setting names a column the problem spec does not have."""
+    def problems_against(self, spec: ProblemSpec) -> list[str]:
+        """Return every setting that names a column the spec lacks or a query that cannot run, as `key: why`."""
         known = spec.features + list(spec.banded_columns)
         problems = [f"slices.extra_columns: {c!r} is not a feature or banded column" for c in self.slices.extra_columns
                     if c not in known]
         problems += [f"slices.tags.{name}: {error}" for name, query in self.slices.tags.items()
-                     if (error := _query_error(query, spec))]
+                     if (error := spec.query_problem(query))]
         clashes = sorted(set(self.slices.tags) & set(known + [spec.target_column]))
         problems += [f"slices.tags.{name}: a tag may not reuse a column name" for name in clashes]
         problems += [f"behaviour.directional: {e.feature!r} is not a numeric feature" for e in self.behaviour.directional
@@ -178,24 +177,11 @@ class EvaluationConfig(StrictModel):
         sliced = self.slice_columns(spec)
         problems += [f"evidently_slice_columns: {c!r} is not a slice column ({sliced})"
                      for c in self.evidently_slice_columns or [] if c not in sliced]
+        return [f"evaluation.{problem}" for problem in problems]
+
+    def check_against(self, spec: ProblemSpec) -> None:
+        """Raise naming the key when a setting names a column the problem spec does not have."""
+        problems = self.problems_against(spec)
         if problems:
             raise ValueError("params:evaluation does not fit params:problem:\n- " + "\n- ".join(problems)
-                             + f"\nknown columns: {known}")
-
-
-def spec_rows(spec: ProblemSpec) -> pd.DataFrame:
-    """Return an empty frame with the spec's columns and dtypes, to check queries before any data is read."""
-    columns = {c: pd.Series(dtype="float64") for c in spec.numeric_features}
-    columns |= {c: pd.Series(dtype="str") for c in spec.categorical_features + list(spec.banded_columns)}
-    return pd.DataFrame(columns)
-
-
-def _query_error(query: str, spec: ProblemSpec) -> str:
-    """Return why `query` cannot select rows of the spec's columns ('' when it can)."""
-    try:
-        selected = spec_rows(spec).eval(query)
-    except Exception as error:  # pandas raises several types (UndefinedVariableError, SyntaxError, TypeError)
-        return f"query {query!r} cannot be evaluated: {error}"
-    if not pd.api.types.is_bool_dtype(selected):
-        return f"query {query!r} does not give True/False per row"
-    return ""
+                             + f"\nknown columns: {spec.features + list(spec.banded_columns)}")

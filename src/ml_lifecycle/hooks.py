@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
@@ -12,9 +13,9 @@ from kedro.runner import SequentialRunner
 from kedro.validation.parameter_validator import ParameterValidator
 
 from ml_lifecycle.pipeline_registry import lifecycle_pipeline
-from ml_lifecycle.spec import ProblemSpec
 
 logger = logging.getLogger(__name__)
+KEY_PATH = re.compile(r"[\w.\[\]-]+")  # what a problem line starts with: the key it is about, e.g. monitoring.slices
 
 
 class ProduceMissingUpstreamHook:
@@ -58,21 +59,36 @@ class ProduceMissingUpstreamHook:
         SequentialRunner().run(upstream, catalog)
 
 
-class CheckConfigsAgainstSpecHook:
-    """Before anything runs, check each typed config that names problem columns against the problem spec.
+class ConfigurationError(ValueError):
+    """Settings that do not fit the problem spec; the message names every one, with its file and key."""
 
-    Kedro validates every typed parameter on its own, so a config cannot see the spec while it
-    is validated. A config model that names spec columns (e.g. evaluation slices and tags)
-    defines `check_against(spec)`; this hook calls it for every parameter the requested
-    pipeline reads, first of all hooks, so a bad name fails before upstream outputs are
-    produced and before any node runs.
+
+class CheckConfigsAgainstSpecHook:
+    """Before anything runs, check the whole configuration: every typed parameter, then each against the problem spec.
+
+    Kedro validates only the parameters of the requested pipeline, each on its own, so a setting
+    cannot be checked against the spec while it is validated, and a bad setting of another
+    pipeline waits until that pipeline runs. This hook, first of all hooks, validates the
+    parameters of every pipeline (Kedro reports all type errors at once), then asks every config
+    that names problem columns or queries for its `problems_against(spec)`, and raises once with
+    every problem, each prefixed by the file that sets its key.
     """
+
+    def __init__(self) -> None:
+        self._context: KedroContext | None = None
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        self._context = context
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
-        configs = [catalog[name].load() for name in sorted(pipeline.inputs()) if name.startswith("params:")]
-        checked = [config for config in configs if hasattr(config, "check_against")]
-        if checked:
-            spec = ProblemSpec.model_validate(catalog["params:problem"].load())
-            for config in checked:
-                config.check_against(spec)
+        loader = self._context.config_loader
+        params = ParameterValidator({"lifecycle": lifecycle_pipeline()}).validate_raw_params(loader["parameters"])
+        spec = params["problem"]
+        problems = [problem for config in params.values() if hasattr(config, "problems_against")
+                    for problem in config.problems_against(spec)]
+        if problems:
+            raise ConfigurationError(
+                "The configuration does not fit params:problem (conf/<problem>/parameters.yml):\n- "
+                + "\n- ".join(f"{loader.file_defining(KEY_PATH.match(p).group())}: {p}" for p in problems))

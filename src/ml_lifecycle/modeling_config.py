@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ml_lifecycle.estimators import Encoding, make_estimator
 from ml_lifecycle.metrics import MetricName
-from ml_lifecycle.spec import StrictModel
+from ml_lifecycle.spec import ProblemSpec, StrictModel
 
 
 class ModelConfig(StrictModel):
@@ -105,6 +105,11 @@ class ModelingConfig(StrictModel):
         if not self.candidates:
             raise ValueError("declare at least one candidate")
         return self
+
+    def problems_against(self, spec: ProblemSpec) -> list[str]:
+        """Return every model whose declared rule (a pandas query) cannot select rows of the spec's columns, as `key: why`."""
+        return [f"modeling.{role}s.{name}.params.rule: {problem}" for name, (role, model) in self.models().items()
+                if isinstance(rule := model.params.get("rule"), str) and (problem := spec.query_problem(rule))]
 
     def models(self) -> dict[str, tuple[Literal["baseline", "candidate"], ModelConfig]]:
         """Return every declared model with its role, baselines first."""

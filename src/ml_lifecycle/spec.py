@@ -11,6 +11,7 @@ import codecs
 import re
 from typing import Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MissingPolicy = Literal["category", "flag_and_median", "median", "mean", "most_frequent"]
@@ -197,6 +198,22 @@ class ProblemSpec(StrictModel):
         if column in self.numeric_features:
             return self.default_missing_numeric
         return self.default_missing_categorical
+
+    def empty_rows(self) -> pd.DataFrame:
+        """Return an empty frame with the spec's columns and dtypes, to check queries before any data is read."""
+        columns = {c: pd.Series(dtype="float64") for c in self.numeric_features}
+        columns |= {c: pd.Series(dtype="str") for c in self.categorical_features + list(self.banded_columns)}
+        return pd.DataFrame(columns)
+
+    def query_problem(self, query: str) -> str:
+        """Return why a pandas query cannot select rows of the spec's columns ('' when it can)."""
+        try:
+            selected = self.empty_rows().eval(query)
+        except Exception as error:  # pandas raises several types (UndefinedVariableError, SyntaxError, TypeError)
+            return f"query {query!r} cannot be evaluated: {error}"
+        if not pd.api.types.is_bool_dtype(selected):
+            return f"query {query!r} does not give True/False per row"
+        return ""
 
     def model_columns(self) -> list[str]:
         """Columns a fitted model receives: the features plus the missing flags the policy adds."""

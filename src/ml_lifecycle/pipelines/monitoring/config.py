@@ -121,17 +121,23 @@ class SimulationConfig(StrictModel):
         default=None, description="One batch each, in order; null: generated from the spec and the held-out rows."
     )
 
-    def check_against(self, spec: ProblemSpec) -> None:
-        """Raise naming the scenario key whose column does not fit the problem spec."""
+    def problems_against(self, spec: ProblemSpec) -> list[str]:
+        """Return every declared scenario's column or query that does not fit the problem spec, naming its key."""
+        problems = []
         for index, scenario in enumerate(self.scenarios or []):
             key = f"monitoring.simulation.scenarios[{index}]"
             column = getattr(scenario, "column", None)
             if isinstance(scenario, UnitChange) and column not in spec.numeric_features:
-                raise ValueError(f"{key}.column: {column!r} is not a numeric feature {spec.numeric_features}")
+                problems.append(f"{key}.column: {column!r} is not a numeric feature {spec.numeric_features}")
             if isinstance(scenario, UnseenCategory) and column not in spec.categorical_features:
-                raise ValueError(f"{key}.column: {column!r} is not a categorical feature {spec.categorical_features}")
+                problems.append(f"{key}.column: {column!r} is not a categorical feature {spec.categorical_features}")
             if isinstance(scenario, MissingSpike) and column not in spec.features:
-                raise ValueError(f"{key}.column: {column!r} is not a feature {spec.features}")
+                problems.append(f"{key}.column: {column!r} is not a feature {spec.features}")
+            for field in ("toward", "subgroup"):
+                query = getattr(scenario, field, None)
+                if query is not None and (problem := spec.query_problem(query)):
+                    problems.append(f"{key}.{field}: {problem}")
+        return problems
 
 
 class DriftConfig(StrictModel):
@@ -236,17 +242,24 @@ class MonitoringConfig(StrictModel):
     data_summary: bool = Field(default=False, description="Add Evidently's DataSummaryPreset to each batch report (~2 s a batch).")
     retrain: RetrainPolicy = RetrainPolicy()
 
-    def check_against(self, spec: ProblemSpec) -> None:
-        """Raise naming the key of any column the problem spec does not have."""
-        self.simulation.check_against(spec)
+    def problems_against(self, spec: ProblemSpec) -> list[str]:
+        """Return every column or query the problem spec does not fit, as `key: why`."""
+        problems = self.simulation.problems_against(spec)
         for key in ("per_column_method", "per_column_threshold"):
             unknown = [c for c in getattr(self.drift, key) if c not in spec.features]
             if unknown:
-                raise ValueError(f"monitoring.drift.{key} names {unknown}, which are not features {spec.features}")
+                problems.append(f"monitoring.drift.{key} names {unknown}, which are not features {spec.features}")
         sliceable = spec.features + list(spec.banded_columns)
         unknown = [c for c in self.slice_columns(spec) if c not in sliceable]
         if unknown:
-            raise ValueError(f"monitoring.slices names {unknown}; slice by features or banded_columns {sliceable}")
+            problems.append(f"monitoring.slices names {unknown}; slice by features or banded_columns {sliceable}")
+        return problems
+
+    def check_against(self, spec: ProblemSpec) -> None:
+        """Raise naming the key of every column or query the problem spec does not fit, all at once."""
+        problems = self.problems_against(spec)
+        if problems:
+            raise ValueError("\n".join(problems))
 
     def slice_columns(self, spec: ProblemSpec) -> list[str]:
         """Return the slice columns per-slice reports cover."""
