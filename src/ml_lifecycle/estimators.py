@@ -205,6 +205,65 @@ class RuleClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
+class OneFeatureRuleClassifier(RuleClassifier):
+    """The best one-feature rule found on the training rows: the heuristic baseline of a problem that declares none.
+
+    Candidates are `column >= t` for each numeric column at its deciles and `column == value` for
+    each categorical column's most frequent values; the rule whose two learned rates give the lowest
+    training log loss wins (`rule_`). Written here because no library estimator returns a readable
+    query; a depth-one decision tree finds a similar split but not a rule a person can read back.
+    """
+
+    max_values: ClassVar[int] = 20
+
+    def __init__(self) -> None:
+        super().__init__(rule="")
+
+    def _matches(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "rule_")
+        return X.eval(self.rule_).to_numpy(dtype=bool)
+
+    def fit(self, X: pd.DataFrame, y: Any) -> OneFeatureRuleClassifier:
+        """Find the best rule on `X`, then learn its two rates."""
+        y = np.asarray(y, dtype=float)
+        best, best_loss = None, np.inf
+        for rule, picked in _candidate_rules(X, self.max_values):
+            loss = _two_rate_log_loss(picked, y)
+            if loss < best_loss:
+                best, best_loss = rule, loss
+        if best is None:
+            raise ValueError("no one-feature rule could be formed: every column is constant")
+        self.rule_ = best
+        return super().fit(X, y)
+
+
+def _candidate_rules(X: pd.DataFrame, max_values: int) -> list[tuple[str, np.ndarray]]:
+    """Return readable one-feature rules with the rows each picks."""
+    rules = []
+    for column in X.columns:
+        values = X[column]
+        if pd.api.types.is_numeric_dtype(values):
+            for cut in np.unique(np.nanquantile(values.to_numpy(dtype=float), np.linspace(0.1, 0.9, 9))):
+                picked = (values >= cut).to_numpy()
+                if 0 < picked.sum() < len(values):
+                    rules.append((f"`{column}` >= {cut:.6g}", picked))
+        else:
+            for value in values.value_counts().index[:max_values]:
+                picked = (values == value).to_numpy()
+                if picked.sum() < len(values):
+                    rules.append((f"`{column}` == {str(value)!r}", picked))
+    return rules
+
+
+def _two_rate_log_loss(picked: np.ndarray, y: np.ndarray) -> float:
+    """Return the training log loss of predicting each side's positive rate."""
+    loss = 0.0
+    for side in (picked, ~picked):
+        rate = np.clip(y[side].mean(), 1e-6, 1 - 1e-6)
+        loss -= (y[side] * np.log(rate) + (1 - y[side]) * np.log(1 - rate)).sum()
+    return loss / len(y)
+
+
 class SoftVotingEnsemble(ClassifierMixin, BaseEstimator):
     """The mean of fitted members' probabilities (each member keeps its own preprocessing).
 

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from ml_lifecycle.estimators import RuleClassifier, SoftVotingEnsemble, make_estimator
+from ml_lifecycle.estimators import (
+    OneFeatureRuleClassifier,
+    RuleClassifier,
+    SoftVotingEnsemble,
+    make_estimator,
+)
 from ml_lifecycle.modeling_config import ModelingConfig
 from ml_lifecycle.pipelines.modeling import selection
 from ml_lifecycle.pipelines.release.calibration import fit_holdout_twin
@@ -143,3 +148,16 @@ def test_a_search_cut_short_by_its_time_budget_is_flagged_and_a_full_one_is_not(
         tuned = selection.tune_candidates(train, validation, modeling, spec)["tree"]
         assert len(tuned["trials"]) == expected_trials
         assert tuned["stopped_by_time_budget"] == (expected_trials < 3)
+
+
+def test_the_derived_baseline_finds_the_one_feature_rule_that_carries_the_signal():
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"noise": rng.normal(size=400), "kind": rng.choice(["a", "b", "c"], 400),
+                         "amount": rng.uniform(0, 100, 400)})
+    y = ((rows["amount"] >= 70) ^ (rng.random(400) < 0.05)).astype(int)
+    rule = OneFeatureRuleClassifier().fit(rows, y)
+    assert rule.rule_.startswith("`amount` >= ")
+    assert 60 <= float(rule.rule_.split(">= ")[1]) <= 80
+    proba = rule.predict_proba(rows)[:, 1]
+    assert set(np.round(proba, 6)) == {round(rule.rate_if_true_, 6), round(rule.rate_if_false_, 6)}
+    assert rule.rate_if_true_ > 0.8 and rule.rate_if_false_ < 0.2

@@ -57,6 +57,15 @@ def test_champion_reloads_from_the_catalog_and_scores_test_rows(modeled_project)
     assert "Why `" in catalog.load("champion_rationale")
 
 
+def test_the_derived_one_feature_rule_is_a_baseline_and_the_rationale_reads_it_back(modeled_project):
+    catalog = project_catalog(modeled_project)
+    leaderboard = catalog.load("leaderboard").set_index("model")
+    assert leaderboard.loc["one_feature_rule", "role"] == "baseline"
+    rule = catalog.load("baseline_models")["one_feature_rule"][-1].rule_
+    assert f"- `one_feature_rule`: `{rule}` (positive rate" in catalog.load("champion_rationale")
+    assert "- `married_graduate_rule`: `marital_status in" in catalog.load("champion_rationale")
+
+
 def test_rerun_appends_to_the_log_registers_a_candidate_without_changing_what_is_served(modeled_project):
     registry = ModelRegistry(modeled_project / "data/test/06_models/model_registry")
     if registry.snapshot().champion is None:

@@ -33,7 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(selection.select_champion, ["leaderboard", "ensemble_members", "params:modeling"], "champion_selection", name="select_champion"),
             Node(selection.fit_champion, [*SPLITS, "champion_selection", "tuning_results", *CONFIG], "champion_model", name="fit_champion"),
             Node(records.write_selection_rationale, ["leaderboard", "champion_selection", "ensemble_members", "sanity_checks", "tuning_results",
-                  "params:modeling"],
+                  "baseline_models", "params:modeling"],
                  "champion_rationale", name="write_selection_rationale"),
             Node(fingerprint_data, SPLITS, "data_fingerprint", name="fingerprint_data"),
             Node(records.build_experiment_record,

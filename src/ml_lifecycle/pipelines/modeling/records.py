@@ -8,8 +8,11 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
 
 from ml_lifecycle.artifacts import ChampionSelection
+from ml_lifecycle.estimators import RuleClassifier
 from ml_lifecycle.experiment_log import as_json
 from ml_lifecycle.metrics import METRICS
 from ml_lifecycle.model_recipe import configured_model
@@ -99,8 +102,20 @@ def _interpretability(estimator_path: str) -> str:
     return INTERPRETABILITY["ensemble"]
 
 
+def _rule_lines(baseline_models: dict[str, BaseEstimator]) -> list[str]:
+    """Return, per rule baseline fitted on the train split, its rule and the two positive rates it learned."""
+    lines = []
+    for name, model in baseline_models.items():
+        rule = model[-1] if isinstance(model, Pipeline) else model
+        if isinstance(rule, RuleClassifier):
+            lines.append(f"- `{name}`: `{getattr(rule, 'rule_', rule.rule)}` (positive rate {rule.rate_if_true_:.3f} "
+                         f"where it holds, {rule.rate_if_false_:.3f} elsewhere)")
+    return lines
+
+
 def write_selection_rationale(leaderboard: pd.DataFrame, selection: ChampionSelection, ensemble_members: list[str],
-                              sanity: pd.DataFrame, tuned: dict[str, Any], config: ModelingConfig) -> str:
+                              sanity: pd.DataFrame, tuned: dict[str, Any], baseline_models: dict[str, BaseEstimator],
+                              config: ModelingConfig) -> str:
     """Return the Markdown 'why this model': quality, latency, size and interpretability against the alternatives."""
     metric = config.primary_metric
     by_name = leaderboard.set_index("model")
@@ -154,6 +169,9 @@ def write_selection_rationale(leaderboard: pd.DataFrame, selection: ChampionSele
         "",
         "## Not chosen",
         *[f"- `{name}`: {why}" for name, why in selection.not_chosen.items()],
+        "",
+        "## Rule baselines, as fitted on the train split",
+        *(_rule_lines(baseline_models) or ["- none declared"]),
         "",
         "## Sanity check (fit one small batch; a model that cannot overfit it is broken)",
         *[f"- `{r.model}`: training accuracy {r.train_accuracy:.3f} on {r.batch_rows} rows -> {'ok' if r.sanity_passed else 'FLAGGED'}"
