@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from evidently.ui.workspace import Workspace
 
-from ml_lifecycle.evidently_glue import EvidentlyWorkspaceDataset
-from ml_lifecycle.pipelines.monitoring import checks
+from ml_lifecycle.evidently_glue import PROBABILITY, EvidentlyWorkspaceDataset
+from ml_lifecycle.pipelines.monitoring import calibration, checks
 from ml_lifecycle.pipelines.monitoring.datasets import DropInFolderDataset
 
 from .tiny_monitoring import headerless_spec, tiny_config, tiny_deployed
@@ -45,7 +45,8 @@ def reports() -> tuple:
     batches = pd.concat([as_batch(typed(200, 2), "clean"), as_batch(changed, "minutes"),
                          as_batch(typed(200, 4), "unlabelled", labelled=False)], ignore_index=True)
     scored, _ = checks.score_production_batches(batches, deployed, spec)
-    return checks.build_batch_reports(scored, reference, deployed, tiny_config(), spec)
+    drift_limits = calibration.calibrate_drift_limits(scored, reference, tiny_config(), spec)
+    return checks.build_batch_reports(scored, reference, deployed, drift_limits, tiny_config(), spec)
 
 
 def test_every_batch_gets_an_html_report_and_its_json(reports):
@@ -87,7 +88,8 @@ def test_declared_thresholds_are_the_ones_evidently_evaluates(reports):
 def test_disabled_tests_are_not_run():
     config = tiny_config(tests={"roc_auc": {"min": 0.7, "enabled": False}})
     reference = typed(50, 1)
-    declared = checks.declared_tests(reference, tiny_deployed(), True, config, headerless_spec())
+    limits = checks.DriftLimits(columns={"age": 0.1, "hours_per_week": 0.1, "work_class": 0.1}, drifted_share=0.5, prediction=0.3)
+    declared = checks.declared_tests(reference, tiny_deployed(), True, config, headerless_spec(), limits)
     assert "roc_auc" not in {test["test"] for test in declared}
 
 
@@ -95,7 +97,9 @@ def test_the_data_summary_preset_can_be_part_of_the_report():
     spec, deployed = headerless_spec(), tiny_deployed()
     reference = checks.score_reference(typed(200, 1).astype({"income": "int8"}), deployed, spec)
     scored, _ = checks.score_production_batches(as_batch(typed(100, 2), "b"), deployed, spec)
-    pages, _, results, _ = checks.build_batch_reports(scored, reference, deployed, tiny_config(data_summary=True), spec)
+    config = tiny_config(data_summary=True)
+    drift_limits = calibration.calibrate_drift_limits(scored, reference, config, spec)
+    pages, _, results, _ = checks.build_batch_reports(scored, reference, deployed, drift_limits, config, spec)
     assert "b" in pages and results["passed"].all()
 
 
@@ -116,3 +120,31 @@ def test_an_empty_drop_in_folder_is_no_batches(tmp_path: Path):
     assert folder.load() == {}
     (tmp_path / "week.csv").write_text("1,2\n")
     assert list(DropInFolderDataset(path=str(tmp_path), dataset="pandas.CSVDataset", filename_suffix=".csv").load()) == ["week"]
+
+
+def test_calibration_scores_drift_exactly_as_the_batch_report_does():
+    spec, deployed = headerless_spec(), tiny_deployed()
+    reference = checks.score_reference(typed(400, 1).astype({"income": "int8"}), deployed, spec)
+    scored, _ = checks.score_production_batches(as_batch(typed(150, 5), "b"), deployed, spec)
+    limits = calibration.calibrate_drift_limits(scored, reference, tiny_config(), spec)
+    _, _, results, _ = checks.build_batch_reports(scored, reference, deployed, limits, tiny_config(), spec)
+    reported = results.set_index("test").loc["prediction_drift", "value"]
+    assert reported == pytest.approx(calibration.drift_score(reference[PROBABILITY], scored[PROBABILITY], True, "wasserstein"))
+
+
+def test_drift_limits_are_calibrated_per_batch_size_to_the_false_alarm_rate():
+    spec, deployed = headerless_spec(), tiny_deployed()
+    reference = checks.score_reference(typed(400, 1).astype({"income": "int8"}), deployed, spec)
+    batches = pd.concat([as_batch(typed(40, 6), "small"), as_batch(typed(300, 7), "large"), as_batch(typed(302, 8), "same size")],
+                        ignore_index=True)
+    scored, _ = checks.score_production_batches(batches, deployed, spec)
+    config = tiny_config(tests={"drifted_columns_share": {"max": None}}, drift={"per_column_threshold": {"work_class": 0.3}})
+    table = calibration.calibrate_drift_limits(scored, reference, config, spec)
+    by_size = {rows: own.set_index("column")["threshold"] for rows, own in table[table["limit"] == "column"].groupby("batch_rows")}
+    assert set(by_size) == {40, 300}  # 302 rows are judged with the 300-row calibration
+    assert (by_size[40].drop("work_class") > by_size[300].drop("work_class")).all()  # a small batch moves more by chance
+    assert by_size[40]["work_class"] == by_size[300]["work_class"] == 0.3  # declared: used as is
+    sources = table.set_index(["batch_rows", "limit", "column"])["source"]
+    assert sources[(40, "column", "age")] == "calibrated" and sources[(40, "column", "work_class")] == "declared"
+    assert sources[(40, "prediction_drift", PROBABILITY)] == "declared"  # tiny config declares max 0.3
+    assert (table.loc[table["limit"] == "drifted_columns_share", "source"] == "calibrated").all()

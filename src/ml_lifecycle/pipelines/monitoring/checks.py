@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -26,6 +27,11 @@ from evidently.tests import gte, lte
 from ml_lifecycle import evidently_glue
 from ml_lifecycle.deployment import DeployedModel
 from ml_lifecycle.evidently_glue import PREDICTION, PROBABILITY
+from ml_lifecycle.pipelines.monitoring.calibration import (
+    PREDICTION_DRIFT,
+    SHARE,
+    calibration_rows,
+)
 from ml_lifecycle.pipelines.monitoring.columns import (
     BATCH,
     BATCH_COLUMNS,
@@ -80,52 +86,68 @@ def score_production_batches(batches: pd.DataFrame, champion: DeployedModel, spe
     return scored_batches, pd.DataFrame(metrics, columns=columns)
 
 
-def _drift_options(config: MonitoringConfig, spec: ProblemSpec) -> dict[str, Any]:
-    """Return the declared drift methods and thresholds as Evidently drift arguments."""
+@dataclass(frozen=True)
+class DriftLimits:
+    """The drift limits a batch is judged by: per feature column, the drifted-share limit and the prediction limit."""
+
+    columns: dict[str, float]
+    drifted_share: float
+    prediction: float
+
+    @classmethod
+    def for_batch(cls, calibration: pd.DataFrame, rows: int) -> DriftLimits:
+        """Return the limits calibrated (or declared) for batches of `rows` rows."""
+        own = calibration[calibration["batch_rows"] == calibration_rows(rows)].set_index("limit")
+        features = own.loc[["column"]]
+        return cls(columns=dict(zip(features["column"], features["threshold"], strict=True)),
+                   drifted_share=float(own.loc[SHARE, "threshold"]), prediction=float(own.loc[PREDICTION_DRIFT, "threshold"]))
+
+
+def _drift_options(config: MonitoringConfig, spec: ProblemSpec, limits: DriftLimits) -> dict[str, Any]:
+    """Return the drift methods and this batch's thresholds as Evidently drift arguments."""
     drift = config.drift
-    return {"columns": spec.features, "num_method": drift.numeric_method, "num_threshold": drift.numeric_threshold,
-            "cat_method": drift.categorical_method, "cat_threshold": drift.categorical_threshold,
-            "per_column_method": drift.per_column_method or None,
-            "per_column_threshold": drift.per_column_threshold or None,
-            "drift_share": config.tests.drifted_columns_share.max}
+    return {"columns": spec.features, "num_method": drift.numeric_method, "cat_method": drift.categorical_method,
+            "per_column_method": drift.per_column_method or None, "per_column_threshold": limits.columns,
+            "drift_share": limits.drifted_share}
 
 
-def _bound(test: MaxTest | MinTest) -> Any:
-    """Return the Evidently test for a declared threshold; a warning-level test fails as WARNING."""
+def _bound(test: MaxTest | MinTest, limit: float) -> Any:
+    """Return the Evidently test for a limit; a warning-level test fails as WARNING."""
     critical = test.severity == "critical"
-    return lte(test.max, is_critical=critical) if isinstance(test, MaxTest) else gte(test.min, is_critical=critical)
+    return lte(limit, is_critical=critical) if isinstance(test, MaxTest) else gte(limit, is_critical=critical)
 
 
 def declared_tests(reference: pd.DataFrame, champion: DeployedModel, labelled: bool, config: MonitoringConfig,
-                   spec: ProblemSpec, labels: pd.Series | None = None) -> list[dict[str, Any]]:
+                   spec: ProblemSpec, limits: DriftLimits, labels: pd.Series | None = None) -> list[dict[str, Any]]:
     """Return each enabled explicit test as {test, kind, column, threshold, severity, metric} (an Evidently metric with the test set).
 
-    A labelled batch's ROC AUC limit follows the champion's held-out ROC AUC and the batch's 0/1 `labels`.
+    Drift tests take this batch's `limits`; a labelled batch's ROC AUC limit follows the champion's
+    held-out ROC AUC and the batch's 0/1 `labels`.
     """
     tests = config.tests
-    declared: list[tuple[str, str, str | None, MaxTest | MinTest, Callable[[Any], Any]]] = [
-        ("drifted_columns_share", "drift", None, tests.drifted_columns_share,
-         lambda t: DriftedColumnsCount(**_drift_options(config, spec), share_tests=[t])),
-        ("prediction_drift", "drift", PROBABILITY, tests.prediction_drift,
+    declared: list[tuple[str, str, str | None, MaxTest | MinTest, float, Callable[[Any], Any]]] = [
+        ("drifted_columns_share", "drift", None, tests.drifted_columns_share, limits.drifted_share,
+         lambda t: DriftedColumnsCount(**_drift_options(config, spec, limits), share_tests=[t])),
+        ("prediction_drift", "drift", PROBABILITY, tests.prediction_drift, limits.prediction,
          lambda t: ValueDrift(column=PROBABILITY, method=config.drift.prediction_method,
-                              threshold=tests.prediction_drift.max, tests=[t])),
-        ("row_count", "quality", None, tests.row_count, lambda t: RowCount(tests=[t])),
+                              threshold=limits.prediction, tests=[t])),
+        ("row_count", "quality", None, tests.row_count, tests.row_count.min, lambda t: RowCount(tests=[t])),
     ]
     for column in spec.features:
-        declared.append(("missing_share", "quality", column, tests.missing_share,
+        declared.append(("missing_share", "quality", column, tests.missing_share, tests.missing_share.max,
                          lambda t, c=column: MissingValueCount(column=c, share_tests=[t])))
     for column in spec.categorical_features:
         known = sorted(champion.categories[column])  # never seen in training, not merely absent from the reference
-        declared.append(("new_category_share", "quality", column, tests.new_category_share,
+        declared.append(("new_category_share", "quality", column, tests.new_category_share, tests.new_category_share.max,
                          lambda t, c=column, k=known: OutListValueCount(column=c, values=k, share_tests=[t])))
     for column in spec.numeric_features:
         low, high = float(reference[column].min()), float(reference[column].max())
-        declared.append(("out_of_range_share", "quality", column, tests.out_of_range_share,
+        declared.append(("out_of_range_share", "quality", column, tests.out_of_range_share, tests.out_of_range_share.max,
                          lambda t, c=column, lo=low, hi=high: OutRangeValueCount(column=c, left=lo, right=hi, share_tests=[t])))
     found = [
-        {"test": name, "kind": kind, "column": column, "severity": test.severity,
-         "threshold": test.max if isinstance(test, MaxTest) else test.min, "metric": make(_bound(test))}
-        for name, kind, column, test, make in declared if test.enabled
+        {"test": name, "kind": kind, "column": column, "severity": test.severity, "threshold": limit,
+         "metric": make(_bound(test, limit))}
+        for name, kind, column, test, limit, make in declared if test.enabled
     ]
     if labelled and tests.roc_auc.enabled:
         positives = int((labels == 1).sum()) if labels is not None else 0
@@ -137,16 +159,17 @@ def declared_tests(reference: pd.DataFrame, champion: DeployedModel, labelled: b
     return found
 
 
-def _batch_report(batch: pd.DataFrame, reference: pd.DataFrame, champion: DeployedModel, config: MonitoringConfig,
-                  spec: ProblemSpec) -> tuple[Any, list[dict[str, Any]]]:
+def _batch_report(batch: pd.DataFrame, reference: pd.DataFrame, champion: DeployedModel, calibration: pd.DataFrame,
+                  config: MonitoringConfig, spec: ProblemSpec) -> tuple[Any, list[dict[str, Any]]]:
     """Return one batch's Evidently snapshot (drift, quality, prediction drift, classification) and its declared tests."""
     info = batch.iloc[0]
     labelled = bool(info[LABELLED])
-    tests = declared_tests(reference, champion, labelled, config, spec, batch[spec.target_column] if labelled else None)
+    limits = DriftLimits.for_batch(calibration, len(batch))
+    tests = declared_tests(reference, champion, labelled, config, spec, limits, batch[spec.target_column] if labelled else None)
     # The report runs without Evidently's automatic tests (run_report: include_tests=False), so the
     # presets add none; only the declared tests below are evaluated. (Passing include_tests=False to
     # DataSummaryPreset itself breaks its rendering in Evidently 0.7.23.)
-    metrics: list[Any] = [DataDriftPreset(**_drift_options(config, spec))]
+    metrics: list[Any] = [DataDriftPreset(**_drift_options(config, spec, limits))]
     if config.data_summary:
         metrics.append(DataSummaryPreset())
     if labelled:
@@ -164,11 +187,11 @@ def _batch_report(batch: pd.DataFrame, reference: pd.DataFrame, champion: Deploy
 
 
 def build_batch_reports(scored_batches: pd.DataFrame, scored_reference: pd.DataFrame, champion: DeployedModel,
-                        config: MonitoringConfig, spec: ProblemSpec) -> tuple[dict[str, str], dict[str, dict], pd.DataFrame, list[dict[str, Any]]]:
+                        drift_calibration: pd.DataFrame, config: MonitoringConfig, spec: ProblemSpec) -> tuple[dict[str, str], dict[str, dict], pd.DataFrame, list[dict[str, Any]]]:
     """Return per batch the Evidently report as HTML (people) and JSON (machines), the explicit tests' results, and the workspace runs."""
     pages, documents, results, runs = {}, {}, [], []
     for name, batch in scored_batches.groupby(BATCH, sort=False):
-        snapshot, tests = _batch_report(batch, scored_reference, champion, config, spec)
+        snapshot, tests = _batch_report(batch, scored_reference, champion, drift_calibration, config, spec)
         document = evidently_glue.snapshot_json(snapshot)
         outcomes = evidently_glue.outcomes_by_metric(document)
         for test in tests:

@@ -141,15 +141,22 @@ class SimulationConfig(StrictModel):
 
 
 class DriftConfig(StrictModel):
-    """How drift is measured per column type (Evidently methods and their per-column thresholds)."""
+    """How drift is measured per column type (Evidently methods) and judged (thresholds calibrated on the reference).
+
+    A threshold left null is calibrated: the (1 - false_alarm_rate) quantile of the column's score
+    over `resamples` clean batches of the size judged, drawn from the reference (calibration.py).
+    A number declared here (per type, or per column) is used as is.
+    """
 
     numeric_method: DistanceMethod = "wasserstein"
-    numeric_threshold: float = Field(default=0.1, gt=0)
+    numeric_threshold: float | None = Field(default=None, gt=0, description="null: calibrated per column.")
     categorical_method: DistanceMethod = "jensenshannon"
-    categorical_threshold: float = Field(default=0.1, gt=0)
+    categorical_threshold: float | None = Field(default=None, gt=0, description="null: calibrated per column.")
     per_column_method: dict[str, DistanceMethod] = Field(default_factory=dict)
     per_column_threshold: dict[str, float] = Field(default_factory=dict)
     prediction_method: DistanceMethod = "wasserstein"
+    false_alarm_rate: float = Field(default=0.01, gt=0, lt=0.5, description="Per clean batch, for each calibrated limit.")
+    resamples: int = Field(default=200, ge=20, description="Clean batches drawn per batch size to calibrate.")
 
     @model_validator(mode="after")
     def _wasserstein_is_numeric(self) -> DriftConfig:
@@ -164,6 +171,12 @@ class MaxTest(StrictModel):
     max: float = Field(ge=0)
     severity: Severity = "critical"
     enabled: bool = True
+
+
+class CalibratedMaxTest(MaxTest):
+    """A drift test whose limit, when `max` is null, is calibrated on the reference (monitoring.drift.false_alarm_rate)."""
+
+    max: float | None = Field(default=None, ge=0)
 
 
 class MinTest(StrictModel):
@@ -213,8 +226,8 @@ class SliceGapTest(MaxTest):
 class MonitoringTests(StrictModel):
     """The explicit tests every batch gets (Evidently's automatic tests are off)."""
 
-    drifted_columns_share: MaxTest = Field(description="Share of feature columns whose drift passes their threshold.")
-    prediction_drift: MaxTest = Field(description="Drift score of the predicted probability (an output metric).")
+    drifted_columns_share: CalibratedMaxTest = Field(description="Share of feature columns whose drift passes their threshold.")
+    prediction_drift: CalibratedMaxTest = Field(description="Drift score of the predicted probability (an output metric).")
     missing_share: MaxTest = Field(description="Per feature column.")
     new_category_share: MaxTest = Field(description="Per categorical column: values never seen in the reference.")
     out_of_range_share: MaxTest = Field(description="Per numeric column: values outside the reference's range.")

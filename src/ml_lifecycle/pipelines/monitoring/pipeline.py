@@ -7,7 +7,14 @@ batch columns) is one more input of `prepare_production_batches`.
 
 from kedro.pipeline import Node, Pipeline
 
-from ml_lifecycle.pipelines.monitoring import alerts, checks, pages, scenarios, sources
+from ml_lifecycle.pipelines.monitoring import (
+    alerts,
+    calibration,
+    checks,
+    pages,
+    scenarios,
+    sources,
+)
 
 CONFIG = ["params:monitoring", "params:problem"]
 
@@ -29,7 +36,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "scored_reference", name="score_reference"),
             Node(checks.score_production_batches, ["production_batches", "deployed_champion", "params:problem"],
                  ["scored_batches", "scoring_metrics"], name="score_production_batches"),
-            Node(checks.build_batch_reports, ["scored_batches", "scored_reference", "deployed_champion", *CONFIG],
+            Node(calibration.calibrate_drift_limits, ["scored_batches", "scored_reference", *CONFIG], "drift_calibration",
+                 name="calibrate_drift_limits"),
+            Node(checks.build_batch_reports, ["scored_batches", "scored_reference", "deployed_champion", "drift_calibration", *CONFIG],
                  ["monitoring_batch_reports", "monitoring_batch_results", "monitoring_test_results", "monitoring_workspace"],
                  name="build_batch_reports"),
             Node(checks.build_slice_metrics, ["scored_batches", *CONFIG], "monitoring_slice_metrics", name="build_slice_metrics"),
@@ -37,11 +46,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                  name="check_slice_recall_gaps"),
             Node(alerts.summarise_batches, ["scoring_metrics", "monitoring_test_results", "slice_test_results", "rejected_batches"],
                  "monitoring_summary", name="summarise_batches"),
-            Node(pages.plot_monitoring_summary, ["monitoring_summary", "params:monitoring"], "monitoring_summary_chart",
+            Node(pages.plot_monitoring_summary, "monitoring_summary", "monitoring_summary_chart",
                  name="plot_monitoring_summary"),
             Node(alerts.recommend_retraining, ["monitoring_summary", "monitoring_test_results", "slice_test_results", "params:monitoring"],
                  "retrain_recommendation", name="recommend_retraining"),
-            Node(pages.render_monitoring_overview, ["monitoring_summary", "monitoring_summary_chart", "retrain_recommendation"],
+            Node(pages.render_monitoring_overview, ["monitoring_summary", "monitoring_summary_chart", "retrain_recommendation",
+                                                    "drift_calibration"],
                  "monitoring_overview", name="render_monitoring_overview"),
             Node(pages.build_monitoring_index_section, ["monitoring_summary", "retrain_recommendation"],
                  "monitoring_index_section", name="build_monitoring_index_section"),
