@@ -43,11 +43,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_service(project: Path, startup_seconds: float = 240) -> Iterator[httpx.Client]:
-    """Start `uvicorn ... create_app --factory` in `project` (environment `test`); yield a client; stop it."""
+def running_service(project: Path, startup_seconds: float = 240, env_name: str = "test") -> Iterator[httpx.Client]:
+    """Start `uvicorn ... create_app --factory` in `project` (environment `env_name`); yield a client; stop it."""
     port = free_port()
     log_path = project / f"service-{port}.log"
-    env = {**os.environ, "KEDRO_ENV": "test", "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    env = {**os.environ, "KEDRO_ENV": env_name, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
     command = [sys.executable, "-m", "uvicorn", "ml_lifecycle.serving.app:create_app", "--factory",
                "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log:

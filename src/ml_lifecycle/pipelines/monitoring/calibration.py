@@ -4,7 +4,8 @@ A drift score's spread on clean data depends on the column (a country with 40 ra
 more than a binary one) and on the batch size (noise shrinks as 1/sqrt(rows)), so no single
 threshold suits every problem. For each batch size, `resamples` pairs (a batch of that size and a
 reference of the reference's size, both drawn with replacement from the reference) give each
-column's clean-score distribution; its (1 - false_alarm_rate) quantile is the column's threshold.
+column's clean-score distribution; its (1 - false_alarm_rate / 2) quantile is the column's threshold
+(half the rate each for the two limits that can raise a drift alarm).
 The dataset-level rule (the share of drifted columns) is calibrated on the same draws, so
 correlated columns that cross together do not multiply alarms, and so is the prediction-drift
 limit. The scores are Evidently's own drift methods, as the batch reports compute them.
@@ -57,7 +58,9 @@ def _declared_threshold(column: str, numeric: bool, config: MonitoringConfig, sp
 
 def calibrate_for_size(reference: pd.DataFrame, rows: int, config: MonitoringConfig, spec: ProblemSpec) -> pd.DataFrame:
     """Return the drift limits for batches of `rows` rows: per column, the drifted-share limit and the prediction limit."""
-    drift, alpha = config.drift, config.drift.false_alarm_rate
+    drift = config.drift
+    # Two calibrated limits can raise a drift alarm (drifted share, prediction drift): each gets half the per-batch rate.
+    alpha = drift.false_alarm_rate / 2
     methods = _methods(config, spec)
     rng = np.random.default_rng(spec.seed + rows)
     scores = {column: np.empty(drift.resamples) for column in methods}
@@ -83,7 +86,7 @@ def calibrate_for_size(reference: pd.DataFrame, rows: int, config: MonitoringCon
                     "threshold": declared_share if declared_share is not None else allowed,
                     "source": "declared" if declared_share is not None else "calibrated",
                     "clean_median": float(np.median(drifted)) / len(features)})
-    return pd.DataFrame(records).assign(batch_rows=rows, false_alarm_rate=alpha)[CALIBRATION_COLUMNS]
+    return pd.DataFrame(records).assign(batch_rows=rows, false_alarm_rate=drift.false_alarm_rate)[CALIBRATION_COLUMNS]
 
 
 def calibrate_drift_limits(scored_batches: pd.DataFrame, scored_reference: pd.DataFrame, config: MonitoringConfig,
