@@ -7,7 +7,6 @@ modeling smaller (as conf/test does for Adult); everything else is the problem's
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
