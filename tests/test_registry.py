@@ -114,6 +114,16 @@ def test_the_history_is_only_appended_to_and_a_torn_last_line_is_skipped(tmp_pat
     assert registry.snapshot().champion == "v2" and registry.history()[-1].previous_champion == "v1"
 
 
+def test_with_no_champion_loading_says_whether_the_gate_blocked_the_release(tmp_path):
+    registry = ModelRegistry(tmp_path)
+    registry.register(candidate())
+    with pytest.raises(LookupError, match=r"no champion yet: run `kedro run`"):
+        registry.load()
+    registry.record("v1", "blocked", "first release")
+    with pytest.raises(LookupError, match=r"no champion yet: the release gate blocked v1 .*--force --reason"):
+        registry.load()
+
+
 def test_rollback_restores_the_previous_champion_and_refuses_one_that_cannot_be_served(tmp_path):
     registry = ModelRegistry(tmp_path)
     for version in ("v1", "v2"):

@@ -259,7 +259,11 @@ class ModelRegistry:
         snapshot = self.snapshot()
         version = version or snapshot.champion
         if version is None:
-            raise LookupError(f"{self.history_path}: no champion yet; run `kedro run` (a release the gate passes is promoted)")
+            blocked = [e.version for e in snapshot.history if e.event == "blocked"]
+            why = (f"the release gate blocked {', '.join(blocked)} (the gate_verdict report and `kedro champion status` say "
+                   "which rule); fix what it names and rerun, or `kedro champion promote VERSION --force --reason ...`"
+                   if blocked else "run `kedro run` (a release the gate passes is promoted)")
+            raise LookupError(f"{self.history_path}: no champion yet: {why}")
         registered = [e for e in snapshot.history if e.event == "registered" and e.version == version]
         if not registered:
             raise KeyError(f"unknown model version {version!r}; known: {sorted(snapshot.versions, key=_version_number)}")
