@@ -38,7 +38,7 @@ def drift_score(reference: pd.Series, current: pd.Series, numeric: bool, method:
     return float(test(reference, current, kind, None).drift_score)
 
 
-def _methods(config: MonitoringConfig, spec: ProblemSpec) -> dict[str, tuple[bool, str]]:
+def drift_methods(config: MonitoringConfig, spec: ProblemSpec) -> dict[str, tuple[bool, str]]:
     """Return each judged column: whether it is numeric, and its drift method."""
     drift = config.drift
     columns = {c: (True, drift.per_column_method.get(c, drift.numeric_method)) for c in spec.numeric_features}
@@ -61,7 +61,7 @@ def calibrate_for_size(reference: pd.DataFrame, rows: int, config: MonitoringCon
     drift = config.drift
     # Two calibrated limits can raise a drift alarm (drifted share, prediction drift): each gets half the per-batch rate.
     alpha = drift.false_alarm_rate / 2
-    methods = _methods(config, spec)
+    methods = drift_methods(config, spec)
     rng = np.random.default_rng(spec.seed + rows)
     scores = {column: np.empty(drift.resamples) for column in methods}
     for draw in range(drift.resamples):
