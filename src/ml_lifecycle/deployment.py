@@ -60,6 +60,14 @@ class DeployedModel:
         """Return the positive-class probability of each prepared row."""
         return self.model.predict_proba(model_rows)[:, 1]
 
+    def low_confidence(self, probabilities: np.ndarray) -> np.ndarray:
+        """Return, per probability, whether it falls inside the release's abstain band (too close to the threshold to trust)."""
+        probabilities = np.asarray(probabilities, dtype=float)
+        if self.bundle.abstain_band is None:
+            return np.zeros(len(probabilities), dtype=bool)
+        low, high = self.bundle.abstain_band
+        return (probabilities > low) & (probabilities < high)
+
     def unseen_categories(self, typed: pd.DataFrame, spec: ProblemSpec) -> pd.Series:
         """Return, per row, 'column=value' for each categorical value never seen in training ('' when none)."""
         flags = pd.Series("", index=typed.index, dtype="str")

@@ -36,6 +36,14 @@ def test_a_list_gets_one_prediction_per_row_in_order(service: httpx.Client, new_
     assert len({p["probability"] for p in many}) > 1
 
 
+def test_a_prediction_inside_the_abstain_band_is_marked_low_confidence(service: httpx.Client, new_rows: pd.DataFrame,
+                                                                       spec: ProblemSpec):
+    low, high = service.get("/model").json()["abstain_band"]
+    predictions = service.post("/predict", json=as_records(new_rows.iloc[:200], spec)).json()["predictions"]
+    assert [p["low_confidence"] for p in predictions] == [low < p["probability"] < high for p in predictions]
+    assert 0 < sum(p["low_confidence"] for p in predictions) < len(predictions)
+
+
 def test_model_info_names_version_threshold_metrics_and_the_feature_schema(service: httpx.Client, deployed_project: Path,
                                                                           spec: ProblemSpec):
     info = service.get("/model").json()

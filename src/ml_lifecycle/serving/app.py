@@ -240,8 +240,8 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
             "threshold": threshold,
             "predictions": [
                 {"probability": float(p), "decision": int(p >= threshold), "label": service.label_of(int(p >= threshold)),
-                 "unseen_categories": flags}
-                for p, flags in zip(probabilities, unseen, strict=True)
+                 "low_confidence": bool(low), "unseen_categories": flags}
+                for p, low, flags in zip(probabilities, answering.low_confidence(probabilities), unseen, strict=True)
             ],
         }
 

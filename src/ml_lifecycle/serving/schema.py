@@ -68,6 +68,7 @@ class Prediction(BaseModel):
     probability: float = Field(description="Probability of the positive label.")
     decision: int = Field(description="1 when probability >= threshold.")
     label: str = Field(description="The decision as the problem's label.")
+    low_confidence: bool = Field(description="The probability is inside the release's abstain band: too close to the threshold to trust.")
     unseen_categories: dict[str, str] = Field(description="Column -> value never seen in training (scored anyway).")
 
 

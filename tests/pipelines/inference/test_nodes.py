@@ -12,7 +12,7 @@ from ml_lifecycle.rows import DataValidationError
 from ml_lifecycle.spec import ProblemSpec
 from tests.conftest import csv_bytes
 
-from .tiny_deployment import FILLS, LIMITS, tiny_deployed, tiny_model
+from .tiny_deployment import ABSTAIN_BAND, FILLS, LIMITS, tiny_deployed, tiny_model
 
 CONFIG = nodes.InferenceConfig(input_path="in/new.csv", output_path="out/scored.csv", rejects_path="out/scored.csv.rejects.csv")
 
@@ -49,9 +49,18 @@ def test_usable_rows_are_scored_at_the_stored_threshold_and_bad_rows_rejected_wi
     assert summary | {"seconds": 0, "rows_per_second": 0, "scored_at": ""} == {
         "input": "in/new.csv", "output": "out/scored.csv", "rejects": "out/scored.csv.rejects.csv",
         "rows": 7, "scored": 4, "rejected": 3, "rows_with_unseen_categories": 1,
-        "positive_share": round(float(predictions["decision"].mean()), 4), "model_version": "v1", "threshold": 0.5,
+        "positive_share": round(float(predictions["decision"].mean()), 4),
+        "low_confidence_share": round(float(predictions["low_confidence"].mean()), 4), "model_version": "v1", "threshold": 0.5,
         "scored_at": "", "seconds": 0, "rows_per_second": 0,
     }
+
+
+def test_each_prediction_says_whether_it_falls_inside_the_abstain_band(deployed: DeployedModel, spec: ProblemSpec):
+    batch = raw(*[[str(age), "40", "Private"] for age in range(18, 80)])
+    predictions, _, summary = nodes.score_new_rows(batch, deployed, spec, CONFIG)
+    inside = predictions["probability"].between(*ABSTAIN_BAND, inclusive="neither")
+    assert predictions["low_confidence"].tolist() == inside.tolist() and 0 < inside.sum() < len(inside)
+    assert summary["low_confidence_share"] == round(inside.mean(), 4)
 
 
 def test_missing_values_are_filled_as_in_training(deployed: DeployedModel, spec: ProblemSpec):

@@ -48,10 +48,14 @@ def tiny_model(estimator: str = "sklearn.linear_model.LogisticRegression", param
     return ScoringModel(build_model(estimator, params or {}, encoding, headerless_spec()).fit(train, train["income"]), threshold=0.5)
 
 
+ABSTAIN_BAND = (0.4, 0.6)
+
+
 def tiny_bundle(model: ScoringModel | None = None) -> ModelBundle:
     """The tiny model in a bundle with the tiny train split's recipe (fills FILLS, limits LIMITS)."""
     train, _ = tiny_splits()
-    return ModelBundle(recipe=build_recipe(train, FILLS, headerless_spec(), LIMITS), model=model or tiny_model())
+    return ModelBundle(recipe=build_recipe(train, FILLS, headerless_spec(), LIMITS), model=model or tiny_model(),
+                       abstain_band=ABSTAIN_BAND)
 
 
 def tiny_deployed(estimator: str = "sklearn.linear_model.LogisticRegression", model: ScoringModel | None = None) -> DeployedModel:

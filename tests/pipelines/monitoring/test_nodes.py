@@ -231,6 +231,8 @@ def test_scoring_reports_rows_latency_throughput_and_memory_per_batch():
     _, metrics = checks.score_production_batches(batch, tiny_deployed(), headerless_spec())
     row = metrics.iloc[0]
     assert row["rows"] == 50 and row["model_version"] == "v1"
+    scored, _ = checks.score_production_batches(batch, tiny_deployed(), headerless_spec())
+    assert row["low_confidence_share"] == scored["prediction_proba"].between(0.4, 0.6, inclusive="neither").mean()
     assert row["scoring_seconds"] > 0 and row["peak_memory_mb"] > 0
     assert row["rows_per_second"] == pytest.approx(50 / row["scoring_seconds"])
     assert row["latency_ms_per_row"] == pytest.approx(1000 * row["scoring_seconds"] / 50)
@@ -264,7 +266,8 @@ def result_row(batch: str, test: str, kind: str, passed: bool, severity: str = "
 
 def scoring(*batches: str) -> pd.DataFrame:
     return pd.DataFrame([{"batch": b, "source": "simulated", "scenario": "clean", "scenario_detail": "", "labelled": True,
-                          "rows": 10, "model_version": "v1", "scoring_seconds": 0.01, "latency_ms_per_row": 1.0,
+                          "rows": 10, "model_version": "v1", "low_confidence_share": 0.1, "scoring_seconds": 0.01,
+                          "latency_ms_per_row": 1.0,
                           "rows_per_second": 1000.0, "peak_memory_mb": 1.0} for b in batches])
 
 

@@ -59,7 +59,7 @@ def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame,
     for metrics in scoring_metrics.to_dict("records"):
         own = tests[tests[BATCH] == metrics[BATCH]]
         summary.append({
-            **{k: metrics[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version")},
+            **{k: metrics[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "low_confidence_share")},
             "drift_share": _value(own, "drifted_columns_share"), "drift_share_limit": _value(own, "drifted_columns_share", "threshold"),
             "prediction_drift": _value(own, "prediction_drift"), "prediction_drift_limit": _value(own, "prediction_drift", "threshold"),
             "roc_auc": _value(own, "roc_auc"), "roc_auc_limit": _value(own, "roc_auc", "threshold"), **_batch_verdict(own),
@@ -69,9 +69,9 @@ def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame,
         summary.append({**{k: error[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL)}, "drift": "not run",
                         "data_quality": "error", "performance": "not run", "alert_level": "critical", "alert": True,
                         "reason": f"batch rejected: {error['reason']}"})
-    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "drift_share", "drift_share_limit",
-               "prediction_drift", "prediction_drift_limit", "roc_auc", "roc_auc_limit", "drift", "data_quality", "performance", "tests_failed", "alert_level", "alert", "reason",
-               "scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
+    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "low_confidence_share", "drift_share",
+               "drift_share_limit", "prediction_drift", "prediction_drift_limit", "roc_auc", "roc_auc_limit", "drift",
+               "data_quality", "performance", "tests_failed", "alert_level", "alert", "reason", "scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
     return pd.DataFrame(summary, columns=columns).astype({"rows": "Int64", "tests_failed": "Int64", LABELLED: "boolean"})
 
 

@@ -65,7 +65,7 @@ def score_reference(reference: pd.DataFrame, champion: DeployedModel, spec: Prob
 
 
 def score_production_batches(batches: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return every batch scored as deployed, and the scoring's software metrics per batch."""
+    """Return every batch scored as deployed, and per batch its low-confidence share and the scoring's software metrics."""
     scored, metrics = [], []
     for name, batch in batches.groupby(BATCH, sort=False):
         start = time.perf_counter()
@@ -77,10 +77,12 @@ def score_production_batches(batches: pd.DataFrame, champion: DeployedModel, spe
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         info = batch[[SOURCE, SCENARIO, DETAIL, LABELLED]].iloc[0].to_dict()
+        low_confidence = float(champion.low_confidence(scored[-1][PROBABILITY]).mean())
         metrics.append({BATCH: name, **info, "rows": len(batch), "model_version": champion.version,
+                        "low_confidence_share": low_confidence,
                         "scoring_seconds": seconds, "latency_ms_per_row": 1000 * seconds / len(batch),
                         "rows_per_second": len(batch) / seconds, "peak_memory_mb": peak / 2**20})
-    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "scoring_seconds",
+    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "low_confidence_share", "scoring_seconds",
                "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
     scored_batches = pd.concat(scored, ignore_index=True) if scored else batches.assign(**{PROBABILITY: [], PREDICTION: []})
     return scored_batches, pd.DataFrame(metrics, columns=columns)
