@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
 
 from ml_lifecycle.spec import ProblemSpec
 
@@ -119,3 +120,29 @@ def test_feedback_for_an_unknown_request_a_wrong_count_or_an_unknown_label_is_re
     wrong_label = service.post("/feedback", json={"request_id": answer["request_id"], "labels": ["rich", ">50K"]})
     assert wrong_label.status_code == 422 and "rich" in wrong_label.json()["detail"]
 
+
+
+def test_metrics_are_prometheus_text_and_count_what_was_sent(service: httpx.Client, new_rows: pd.DataFrame, spec: ProblemSpec):
+    def samples() -> dict[tuple[str, tuple], float]:
+        text = service.get("/metrics").text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    before = samples()
+    records = as_records(new_rows.iloc[:7], spec)
+    for record in records[:3]:
+        assert service.post("/predict", json=record).status_code == 200
+    assert service.post("/predict", json=records[3:]).status_code == 200
+    assert service.post("/predict", json={"age": "old"}).status_code == 422
+    after = samples()
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("ml_service_requests_total", route="/predict", status="200") == 4
+    assert grew("ml_service_requests_total", route="/predict", status="422") == 1
+    assert grew("ml_service_request_latency_seconds_count", route="/predict") == 5
+    assert grew("ml_service_rows_scored_total", role="champion") == 7
+    champion = service.get("/model").json()["version"]
+    assert any(name == "ml_service_model_info" and dict(labels)["version"] == champion for name, labels in after)

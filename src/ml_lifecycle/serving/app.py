@@ -22,8 +22,9 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from kedro.framework.context import KedroContext
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +34,7 @@ from ml_lifecycle.project import project_context
 from ml_lifecycle.registry import ModelRegistry
 from ml_lifecycle.serving.challenger import BackgroundScorer, answered_by_canary
 from ml_lifecycle.serving.config import ServingConfig
+from ml_lifecycle.serving.metrics import MetricsMiddleware, ServiceMetrics
 from ml_lifecycle.serving.request_log import (
     RequestLog,
     UnknownRequestError,
@@ -138,6 +140,14 @@ class Service:
                                            config.shadow_batch_rows)
         self.started = datetime.now(UTC)
         self.example = self._example_row()
+        self.metrics = ServiceMetrics(routes=set())  # create_app names the routes once they exist
+        self._describe_served_model()
+
+    def _describe_served_model(self) -> None:
+        """Set the served-model info metric to the live champion."""
+        champion = self.live.champion
+        self.metrics.model.info({"version": champion.version, "model": champion.manifest.model,
+                                 "threshold": f"{champion.threshold:g}", "problem": self.spec.name})
 
     def _example_row(self) -> dict[str, Any]:
         """Return a realistic request row for the API docs: the champion bundle's first training row."""
@@ -154,6 +164,7 @@ class Service:
             raise BundleError(f"{live.champion.version} was released with other input limits than {self.live.champion.version}: "
                               "the request schema depends on them, so restart the service")
         self.live = live
+        self._describe_served_model()
         logger.info("Reloaded: champion %s, challenger %s (%s)", live.champion.version,
                     live.challenger.version if live.challenger else None, live.config.challenger.mode)
         return live
@@ -233,6 +244,9 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
         service.log.record(request_id, received_at, records, answering.version, role, probabilities, threshold, unseen, latency_ms)
         if other is not None:
             service.background.submit(other, request_id, records)
+        low_confidence = answering.low_confidence(probabilities)
+        service.metrics.rows_scored.labels(role).inc(len(records))
+        service.metrics.low_confidence.inc(int(low_confidence.sum()))
         return {
             "request_id": request_id,
             "model_version": answering.version,
@@ -241,7 +255,7 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
             "predictions": [
                 {"probability": float(p), "decision": int(p >= threshold), "label": service.label_of(int(p >= threshold)),
                  "low_confidence": bool(low), "unseen_categories": flags}
-                for p, low, flags in zip(probabilities, answering.low_confidence(probabilities), unseen, strict=True)
+                for p, low, flags in zip(probabilities, low_confidence, unseen, strict=True)
             ],
         }
 
@@ -263,8 +277,13 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
 
 
 def add_info_routes(app: FastAPI, service: Service, Row: type[BaseModel]) -> None:
-    """GET /health, GET /model and GET /challenger."""
+    """GET /health, GET /model, GET /challenger and GET /metrics."""
     spec = service.spec
+
+    @app.get("/metrics", response_class=Response)
+    def metrics() -> Response:
+        """The service's metrics in the Prometheus text format: requests, latency, rows scored, the served model."""
+        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -349,4 +368,6 @@ def create_app(project_path: str | Path | None = None, env: str | None = None) -
     add_scoring_routes(app, service, predict_request_model(Row))
     add_info_routes(app, service, Row)
     add_admin_routes(app, service)
+    service.metrics.routes = {route.path for route in app.routes}
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics)  # added last: outermost, so it sees every answer
     return app
