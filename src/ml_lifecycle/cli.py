@@ -8,6 +8,7 @@ catalog's `model_registry` entry, so they act on the registry the pipelines and 
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -30,6 +31,7 @@ from ml_lifecycle.gate import (
 from ml_lifecycle.problem_init import ProblemInitError, init_problem
 from ml_lifecycle.project import project_context
 from ml_lifecycle.registry import LoadedBundle, Manifest, ModelRegistry, RegistryEvent
+from ml_lifecycle.serving.access import TOKEN_VARIABLE
 from ml_lifecycle.spec import ProblemSpec
 
 __all__ = ["cli", "run"]
@@ -44,9 +46,12 @@ def _registry(metadata: ProjectMetadata, env: str | None) -> tuple[ModelRegistry
 def _reload(url: str | None) -> None:
     """Ask a running service to pick up the new champion, if a URL is given."""
     if url is None:
-        click.echo("A running service picks this up on restart, or at once with: curl -X POST <service>/admin/reload")
+        click.echo("A running service picks this up on restart, or at once with: "
+                   "curl -X POST -H 'Authorization: Bearer <token>' <service>/admin/reload")
         return
-    request = urllib.request.Request(f"{url.rstrip('/')}/admin/reload", method="POST")
+    token = os.environ.get(TOKEN_VARIABLE)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"{url.rstrip('/')}/admin/reload", method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             click.echo(f"service reloaded: {json.loads(response.read())}")
@@ -147,7 +152,7 @@ def show_history(metadata: ProjectMetadata, env: str | None) -> None:
 @click.argument("version")
 @click.option("--reason", required=True, help="Why: recorded in the registry's history.")
 @click.option("--force", is_flag=True, help="Promote even if the gate blocks it (recorded as forced).")
-@click.option("--reload-url", default=None, help="Also reload a running service, e.g. http://127.0.0.1:8000")
+@click.option("--reload-url", default=None, help="Also reload a running service, e.g. http://127.0.0.1:8000 (sends $SERVING_TOKEN)")
 @env_option
 @click.pass_obj
 def promote(metadata: ProjectMetadata, version: str, reason: str, force: bool, reload_url: str | None, env: str | None) -> None:
@@ -172,7 +177,7 @@ def promote(metadata: ProjectMetadata, version: str, reason: str, force: bool, r
 @champion.command()
 @click.option("--to", "version", default=None, help="Version to restore; default: the champion before the current one.")
 @click.option("--reason", default="rollback", show_default=True, help="Why: recorded in the registry's history.")
-@click.option("--reload-url", default=None, help="Also reload a running service, e.g. http://127.0.0.1:8000")
+@click.option("--reload-url", default=None, help="Also reload a running service, e.g. http://127.0.0.1:8000 (sends $SERVING_TOKEN)")
 @env_option
 @click.pass_obj
 def rollback(metadata: ProjectMetadata, version: str | None, reason: str, reload_url: str | None, env: str | None) -> None:

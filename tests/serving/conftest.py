@@ -28,11 +28,15 @@ from click.testing import CliRunner, Result
 
 from ml_lifecycle.cli import cli
 from ml_lifecycle.registry import ModelRegistry, RegistrySnapshot
+from ml_lifecycle.serving.access import TOKEN_VARIABLE
 from ml_lifecycle.spec import ProblemSpec, snake_case
 from tests.conftest import REPO_ROOT, env_parameters, inside_project, run_kedro
 
 KEDRO = Path(sys.executable).with_name("kedro")
 CHALLENGER_CONF = Path("conf/test/parameters_serving_challenger.yml")
+
+
+SERVICE_TOKEN = "test-token-not-a-secret"
 
 
 def free_port() -> int:
@@ -47,12 +51,14 @@ def running_service(project: Path, startup_seconds: float = 240, env_name: str =
     """Start `uvicorn ... create_app --factory` in `project` (environment `env_name`); yield a client; stop it."""
     port = free_port()
     log_path = project / f"service-{port}.log"
-    env = {**os.environ, "KEDRO_ENV": env_name, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    env = {**os.environ, "KEDRO_ENV": env_name, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
+           TOKEN_VARIABLE: SERVICE_TOKEN}
     command = [sys.executable, "-m", "uvicorn", "ml_lifecycle.serving.app:create_app", "--factory",
                "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    # The client holds the service token, as an operator would; test_access.py sends none or a wrong one.
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"})
     try:
         deadline = time.monotonic() + startup_seconds
         while True:

@@ -11,6 +11,7 @@ preparation and input limits, so it starts with `data/` holding only the registr
 # models built at runtime from the problem spec.
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -20,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from kedro.config import MissingConfigException
 from kedro.framework.context import KedroContext
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
@@ -32,6 +34,7 @@ from ml_lifecycle.bundle import BundleError
 from ml_lifecycle.deployment import DeployedModel, deploy
 from ml_lifecycle.project import project_context
 from ml_lifecycle.registry import ModelRegistry
+from ml_lifecycle.serving.access import BearerToken, configured_token
 from ml_lifecycle.serving.challenger import BackgroundScorer, answered_by_canary
 from ml_lifecycle.serving.config import ServingConfig
 from ml_lifecycle.serving.metrics import MetricsMiddleware, ServiceMetrics
@@ -141,6 +144,8 @@ class Service:
         self.started = datetime.now(UTC)
         self.example = self._example_row()
         self.metrics = ServiceMetrics(routes=set())  # create_app names the routes once they exist
+        self.access = BearerToken(configured_token(_credentials(context)))
+        self.reloading = threading.Lock()
         self._describe_served_model()
 
     def _describe_served_model(self) -> None:
@@ -172,6 +177,14 @@ class Service:
     def label_of(self, decision: int) -> str:
         """Return the problem's label for a 0/1 decision."""
         return self.spec.target.positive_label if decision else self.spec.target.negative_label
+
+
+def _credentials(context: KedroContext) -> dict[str, Any]:
+    """Return the problem's credentials, or none when no credentials file exists."""
+    try:
+        return context.config_loader["credentials"]
+    except MissingConfigException:
+        return {}
 
 
 def _model_info(model: DeployedModel) -> dict[str, Any]:
@@ -229,6 +242,8 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
         """Score one row (an object) or several (a list); every row is logged with the model that answered."""
         rows = payload.root if isinstance(payload.root, list) else [payload.root]
         live = service.live
+        if live.config.protect_predict:
+            service.access(request)
         if len(rows) > live.config.max_rows:
             raise HTTPException(413, f"{len(rows)} rows in one request; the limit is {live.config.max_rows} (serving.max_rows)")
         records = [row.model_dump() for row in rows]
@@ -259,7 +274,7 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
             ],
         }
 
-    @app.post("/feedback")
+    @app.post("/feedback", dependencies=[Depends(service.access)])
     def feedback(body: Feedback) -> dict[str, Any]:
         """Record the true labels of an earlier request, one per row, for monitoring and retraining."""
         declared = {spec.target.normalise(label): label for label in (spec.target.positive_label, spec.target.negative_label)}
@@ -323,19 +338,23 @@ def add_info_routes(app: FastAPI, service: Service, Row: type[BaseModel]) -> Non
 
 
 def add_admin_routes(app: FastAPI, service: Service) -> None:
-    """POST /admin/reload and POST /admin/drain (the service listens on loopback only: see docs/serving.md)."""
+    """POST /admin/reload and POST /admin/drain, for holders of the service token (docs/serving.md)."""
 
-    @app.post("/admin/reload")
+    @app.post("/admin/reload", dependencies=[Depends(service.access)])
     def reload() -> dict[str, Any]:
-        """Pick up the registry's current champion and the configured challenger without a restart."""
+        """Pick up the registry's current champion and the configured challenger without a restart; one reload at a time."""
+        if not service.reloading.acquire(blocking=False):
+            raise HTTPException(429, "a reload is already running; try again when it has finished")
         try:
             live = service.reload()
         except Exception as error:  # whatever stops the new models loading, the old ones keep serving
             logger.exception("reload refused")
             raise HTTPException(409, f"reload refused, still serving {service.live.champion.version}: {error}") from None
+        finally:
+            service.reloading.release()
         return {"champion": live.champion.version, "challenger": live.challenger.version if live.challenger else None}
 
-    @app.post("/admin/drain")
+    @app.post("/admin/drain", dependencies=[Depends(service.access)])
     def drain() -> dict[str, Any]:
         """Wait until every queued shadow / canary request is scored and logged."""
         service.background.wait()

@@ -39,3 +39,4 @@ class ServingConfig(StrictModel):
     )
     shadow_batch_rows: int = Field(default=1000, gt=0, description="... or until this many rows are gathered.")
     challenger: ChallengerConfig = ChallengerConfig()
+    protect_predict: bool = Field(default=False, description="Also require the service token on POST /predict.")
