@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
@@ -28,7 +30,7 @@ def log(tmp_path: Path) -> RequestLog:
 def test_rows_are_logged_with_their_answer_and_labels_arrive_later(log: RequestLog):
     log.record("r1", "2026-03-01T10:00:00+00:00", RECORDS, "v1", "champion", np.array([0.2, 0.7]), 0.5,
                [{}, {"sex": "Female"}], 2.5)
-    log.add_feedback("r1", [">50K", "<=50K"], "2026-03-02T00:00:00+00:00")
+    log.add_feedback("r1", [">50K", "<=50K"], "2026-03-02T00:00:00+00:00", "127.0.0.1")
     frame = log.frame()
     assert frame.columns.tolist() == ["age", "sex", *META_COLUMNS]
     assert frame["age"].iloc[0] == 30.0 and np.isnan(frame["age"].iloc[1])
@@ -39,12 +41,24 @@ def test_rows_are_logged_with_their_answer_and_labels_arrive_later(log: RequestL
     assert log.count() == 2
 
 
+def test_a_second_different_label_is_kept_beside_the_first_and_makes_the_row_unknown(log: RequestLog):
+    log.record("r1", "2026-03-01T10:00:00+00:00", RECORDS, "v1", "champion", np.array([0.2, 0.7]), 0.5, [{}, {}], 1.0)
+    assert log.add_feedback("r1", [">50K", "<=50K"], "t1", "10.0.0.1") == 0
+    assert log.add_feedback("r1", [">50K", ">50K"], "t2", "10.0.0.9") == 1  # row 1 now disagrees; row 0 agrees
+    frame = log.frame()
+    assert frame["label_conflict"].tolist() == [False, True]
+    assert frame["label"].iloc[0] == ">50K" and pd.isna(frame["label"].iloc[1])
+    with sqlite3.connect(log.path) as connection:
+        sent = connection.execute("SELECT row, label, sender FROM feedback ORDER BY labelled_at, row").fetchall()
+    assert sent == [(0, ">50K", "10.0.0.1"), (1, "<=50K", "10.0.0.1"), (0, ">50K", "10.0.0.9"), (1, ">50K", "10.0.0.9")]
+
+
 def test_feedback_for_an_unknown_request_or_with_the_wrong_count_is_refused(log: RequestLog):
     log.record("r1", "2026-03-01T10:00:00+00:00", RECORDS, "v1", "champion", np.array([0.2, 0.7]), 0.5, [{}, {}], 1.0)
     with pytest.raises(UnknownRequestError):
-        log.add_feedback("r2", [">50K"], "t")
+        log.add_feedback("r2", [">50K"], "t", "127.0.0.1")
     with pytest.raises(ValueError, match=r"request r1 has 2 row\(s\); feedback gives 1 label\(s\)"):
-        log.add_feedback("r1", [">50K"], "t")
+        log.add_feedback("r1", [">50K"], "t", "127.0.0.1")
     assert log.frame()["label"].isna().all()
 
 
@@ -66,7 +80,7 @@ def test_champion_and_challenger_are_compared_on_rows_both_scored_whichever_answ
     log.record_shadow("r1", "t1", "v2", np.array([0.6, 0.8]), 0.5, 1.0)
     log.record("r2", "t2", RECORDS, "v2", "challenger", np.array([0.9, 0.1]), 0.5, [{}, {}], 1.0)
     log.record_shadow("r2", "t2", "v1", np.array([0.8, 0.3]), 0.5, 1.0)
-    log.add_feedback("r1", ["<=50K", ">50K"], "t3")
+    log.add_feedback("r1", ["<=50K", ">50K"], "t3", "127.0.0.1")
     paired = log.paired_scores("v2")
     assert paired["champion_probability"].tolist() == [0.2, 0.7, 0.8, 0.3]
     assert paired["challenger_probability"].tolist() == [0.6, 0.8, 0.9, 0.1]

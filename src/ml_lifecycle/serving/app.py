@@ -275,20 +275,21 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
         }
 
     @app.post("/feedback", dependencies=[Depends(service.access)])
-    def feedback(body: Feedback) -> dict[str, Any]:
-        """Record the true labels of an earlier request, one per row, for monitoring and retraining."""
+    def feedback(body: Feedback, request: Request) -> dict[str, Any]:
+        """Record the true labels of an earlier request, one per row, with who sent them, for monitoring and retraining."""
         declared = {spec.target.normalise(label): label for label in (spec.target.positive_label, spec.target.negative_label)}
         unknown = [label for label in body.labels if spec.target.normalise(label) not in declared]
         if unknown:
             raise HTTPException(422, f"labels {unknown} are not among the declared labels {sorted(declared.values())}")
+        sender = request.client.host if request.client else "unknown"
         try:
-            service.log.add_feedback(body.request_id, [declared[spec.target.normalise(label)] for label in body.labels],
-                                     datetime.now(UTC).isoformat())
+            conflicting = service.log.add_feedback(body.request_id, [declared[spec.target.normalise(label)] for label in body.labels],
+                                                   datetime.now(UTC).isoformat(), sender)
         except UnknownRequestError:
             raise HTTPException(404, f"no logged request has id {body.request_id!r}") from None
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
-        return {"request_id": body.request_id, "labels_recorded": len(body.labels)}
+        return {"request_id": body.request_id, "labels_recorded": len(body.labels), "conflicting_rows": conflicting}
 
 
 def add_info_routes(app: FastAPI, service: Service, Row: type[BaseModel]) -> None:

@@ -2,7 +2,8 @@
 
 Table `predictions`: one row per scored input row — request id, time, the inputs as sent, the
 model version (and role) that answered, probability, decision, unseen categories, latency,
-and the true label once `POST /feedback` brings it. Table `shadow_predictions`: the other
+and the true label once `POST /feedback` brings it. Table `feedback`: every label sent, with when and
+by whom (append-only; a second, different label makes the row conflicting). Table `shadow_predictions`: the other
 model's score of the same row when a challenger runs (shadow, or the champion beside a canary).
 WAL mode lets monitoring and retraining read the file while the service writes it.
 """
@@ -28,13 +29,18 @@ CREATE TABLE IF NOT EXISTS predictions (
     threshold REAL NOT NULL, unseen_categories TEXT, latency_ms REAL NOT NULL, label TEXT, labelled_at TEXT,
     PRIMARY KEY (request_id, row));
 CREATE INDEX IF NOT EXISTS predictions_received_at ON predictions (received_at);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL, row INTEGER NOT NULL, label TEXT NOT NULL, labelled_at TEXT NOT NULL, sender TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id, row);
 CREATE TABLE IF NOT EXISTS shadow_predictions (
     request_id TEXT NOT NULL, row INTEGER NOT NULL, model_version TEXT NOT NULL, probability REAL NOT NULL,
     decision INTEGER NOT NULL, threshold REAL NOT NULL, latency_ms REAL NOT NULL, scored_at TEXT NOT NULL,
     PRIMARY KEY (request_id, row, model_version));
 """
+# Rows whose feedback disagrees: their label is unknown to every reader.
+CONFLICTS = "(SELECT request_id, row, COUNT(DISTINCT label) > 1 AS conflict FROM feedback GROUP BY request_id, row)"
 META_COLUMNS = ["request_id", "row", "received_at", "model_version", "role", "probability", "decision", "threshold",
-                "unseen_categories", "latency_ms", "label", "labelled_at"]
+                "unseen_categories", "latency_ms", "label", "labelled_at", "label_conflict"]
 
 
 class UnknownRequestError(KeyError):
@@ -93,16 +99,28 @@ class RequestLog:
              for i, p in enumerate(probabilities)],
         )
 
-    def add_feedback(self, request_id: str, labels: list[str], labelled_at: str) -> None:
-        """Record the true label of each row of a logged request (a later call replaces earlier labels)."""
+    def add_feedback(self, request_id: str, labels: list[str], labelled_at: str, sender: str) -> int:
+        """Record the true label of each row of a logged request, with who sent it; return how many rows now conflict.
+
+        Every label is kept (table `feedback`, append-only). A row's label is its first one; a later,
+        different label for the same row is kept beside it and makes the row conflicting: its label
+        is then unknown to monitoring and retraining (`frame`), never silently replaced.
+        """
         with self._lock:
             (rows,) = self._connection.execute("SELECT COUNT(*) FROM predictions WHERE request_id = ?", (request_id,)).fetchone()
         if rows == 0:
             raise UnknownRequestError(request_id)
         if rows != len(labels):
             raise ValueError(f"request {request_id} has {rows} row(s); feedback gives {len(labels)} label(s)")
-        self._write("UPDATE predictions SET label = ?, labelled_at = ? WHERE request_id = ? AND row = ?",
+        self._write("INSERT INTO feedback VALUES (?, ?, ?, ?, ?)",
+                    [(request_id, i, label, labelled_at, sender) for i, label in enumerate(labels)])
+        self._write("UPDATE predictions SET label = ?, labelled_at = ? WHERE request_id = ? AND row = ? AND label IS NULL",
                     [(label, labelled_at, request_id, i) for i, label in enumerate(labels)])
+        with self._lock:
+            (conflicting,) = self._connection.execute(
+                "SELECT COUNT(*) FROM (SELECT row FROM feedback WHERE request_id = ? GROUP BY row HAVING COUNT(DISTINCT label) > 1)",
+                (request_id,)).fetchone()
+        return int(conflicting)
 
     def count(self) -> int:
         """Return how many rows the log holds."""
@@ -118,16 +136,21 @@ class RequestLog:
     def frame(self, since: str | None = None) -> pd.DataFrame:
         """Return the logged rows, oldest first: the inputs as sent (one column per field), then the answer and `label`."""
         logged = self._query(
-            "SELECT * FROM predictions WHERE received_at >= ? ORDER BY received_at, request_id, row", (since or "",)
-        )
+            f"""
+            SELECT p.*, COALESCE(f.conflict, 0) AS label_conflict FROM predictions p
+            LEFT JOIN {CONFLICTS} f ON f.request_id = p.request_id AND f.row = p.row
+            WHERE p.received_at >= ? ORDER BY p.received_at, p.request_id, p.row
+            """, (since or "",))
+        logged["label_conflict"] = logged["label_conflict"].astype(bool)
+        logged["label"] = logged["label"].where(~logged["label_conflict"])  # conflicting labels are unknown labels
         inputs = pd.DataFrame([json.loads(text) for text in logged.pop("inputs")], index=logged.index)
         return pd.concat([inputs, logged[META_COLUMNS]], axis=1)
 
     def paired_scores(self, challenger: str) -> pd.DataFrame:
         """Return every logged row scored by both the challenger and another model, with the label when known."""
         return self._query(
-            """
-            SELECT p.request_id, p.row, p.label,
+            f"""
+            SELECT p.request_id, p.row, CASE WHEN f.conflict THEN NULL ELSE p.label END AS label,
                    CASE WHEN p.model_version = :c THEN s.model_version ELSE p.model_version END AS champion_version,
                    CASE WHEN p.model_version = :c THEN s.probability ELSE p.probability END AS champion_probability,
                    CASE WHEN p.model_version = :c THEN s.decision ELSE p.decision END AS champion_decision,
@@ -135,6 +158,7 @@ class RequestLog:
                    CASE WHEN p.model_version = :c THEN p.decision ELSE s.decision END AS challenger_decision,
                    p.model_version = :c AS challenger_answered
             FROM predictions p JOIN shadow_predictions s ON s.request_id = p.request_id AND s.row = p.row
+            LEFT JOIN {CONFLICTS} f ON f.request_id = p.request_id AND f.row = p.row
             WHERE (p.model_version = :c) <> (s.model_version = :c)
             """,
             {"c": challenger},  # type: ignore[arg-type]
