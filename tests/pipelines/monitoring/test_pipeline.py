@@ -92,6 +92,17 @@ def test_the_roc_auc_limit_is_the_champions_held_out_figure_less_the_drop_and_th
     assert (limits < released_auc - 0.05).all() and (limits > released_auc - 0.15).all()
 
 
+def test_every_batch_gets_an_estimated_performance_that_meets_the_realised_one_unless_the_concept_moved(monitored):
+    estimates = project_catalog(monitored["project"]).load("performance_estimates").set_index("batch")
+    unlabelled = estimates.loc["week_08"]
+    assert unlabelled["estimated_roc_auc"] > 0.7 and pd.isna(unlabelled["realised_roc_auc"])
+    clean = estimates.loc[["week_01", "week_02", "week_04"]]
+    assert ((clean["estimated_accuracy"] - clean["realised_accuracy"]).abs() <= 0.05).all()
+    assert ((clean["estimated_roc_auc"] - clean["realised_roc_auc"]).abs() <= 0.05).all()
+    concept = estimates.loc["week_10"]  # the labels changed, the probabilities did not: only labels show it
+    assert concept["realised_roc_auc"] < concept["estimated_roc_auc_low"]
+
+
 def test_a_batch_without_labels_still_gets_drift_and_quality_results(monitored):
     summary = monitored["summary"]
     unlabelled = summary.loc["week_08"]

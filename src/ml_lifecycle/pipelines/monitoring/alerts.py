@@ -22,7 +22,7 @@ def _failure_text(failed: pd.DataFrame) -> str:
     """Return failed tests as `test[column]=value (limit)` phrases."""
     return "; ".join(
         f"{row.test}{'' if pd.isna(row.column) else f'[{row.column}]'}={row.value:.3g} "
-        f"({'min' if row.test in ('roc_auc', 'row_count') else 'max'} {row.threshold:g})"
+        f"({'min' if row.test in ('roc_auc', 'estimated_roc_auc', 'row_count') else 'max'} {row.threshold:g})"
         for row in failed.itertuples()
     )
 
@@ -41,6 +41,7 @@ def _batch_verdict(tests: pd.DataFrame) -> dict[str, Any]:
         return "pass" if of_kind["passed"].astype(bool).all() else "fail"
 
     return {"drift": outcome("drift"), "data_quality": outcome("quality"), "performance": outcome("performance"),
+            "estimated_performance": outcome("estimated_performance"),
             "tests_failed": len(failed), "alert_level": level, "alert": level == "critical",
             "reason": _failure_text(failed) if len(failed) else "all tests pass"}
 
@@ -49,6 +50,11 @@ def _value(tests: pd.DataFrame, test: str, field: str = "value") -> float:
     """Return a batch-level test's measured value, or another field such as its threshold (NaN when the test did not run)."""
     found = tests.loc[tests["test"] == test, field]
     return float(found.iloc[0]) if len(found) else float("nan")
+
+
+def combine_tests(*results: pd.DataFrame) -> pd.DataFrame:
+    """Return test results of several checks as one table."""
+    return pd.concat([r for r in results if len(r)], ignore_index=True) if any(len(r) for r in results) else results[0]
 
 
 def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame, slice_tests: pd.DataFrame,
@@ -62,16 +68,19 @@ def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame,
             **{k: metrics[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "low_confidence_share")},
             "drift_share": _value(own, "drifted_columns_share"), "drift_share_limit": _value(own, "drifted_columns_share", "threshold"),
             "prediction_drift": _value(own, "prediction_drift"), "prediction_drift_limit": _value(own, "prediction_drift", "threshold"),
-            "roc_auc": _value(own, "roc_auc"), "roc_auc_limit": _value(own, "roc_auc", "threshold"), **_batch_verdict(own),
+            "roc_auc": _value(own, "roc_auc"), "roc_auc_limit": _value(own, "roc_auc", "threshold"),
+            "estimated_roc_auc": _value(own, "estimated_roc_auc"),
+            "estimated_roc_auc_limit": _value(own, "estimated_roc_auc", "threshold"), **_batch_verdict(own),
             **{k: metrics[k] for k in ("scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb")},
         })
     for error in batch_errors.to_dict("records"):
         summary.append({**{k: error[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL)}, "drift": "not run",
-                        "data_quality": "error", "performance": "not run", "alert_level": "critical", "alert": True,
+                        "data_quality": "error", "performance": "not run", "estimated_performance": "not run", "alert_level": "critical", "alert": True,
                         "reason": f"batch rejected: {error['reason']}"})
     columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "low_confidence_share", "drift_share",
-               "drift_share_limit", "prediction_drift", "prediction_drift_limit", "roc_auc", "roc_auc_limit", "drift",
-               "data_quality", "performance", "tests_failed", "alert_level", "alert", "reason", "scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
+               "drift_share_limit", "prediction_drift", "prediction_drift_limit", "roc_auc", "roc_auc_limit", "estimated_roc_auc",
+               "estimated_roc_auc_limit", "drift", "data_quality", "performance", "estimated_performance", "tests_failed",
+               "alert_level", "alert", "reason", "scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
     return pd.DataFrame(summary, columns=columns).astype({"rows": "Int64", "tests_failed": "Int64", LABELLED: "boolean"})
 
 

@@ -236,6 +236,13 @@ class MonitoringTests(StrictModel):
     slice_recall_gap: SliceGapTest = Field(description="Labelled batches only, per slice column.")
 
 
+class EstimationConfig(StrictModel):
+    """Performance estimated without labels (CBPE) for every batch: its sampling band and its alert."""
+
+    draws: int = Field(default=200, ge=20, description="Label draws from the probabilities for the sampling band.")
+    alert: bool = Field(default=True, description="Alert when the estimated ROC AUC falls below the tests.roc_auc limit.")
+
+
 class RetrainPolicy(StrictModel):
     """When the run recommends retraining."""
 
@@ -254,6 +261,7 @@ class MonitoringConfig(StrictModel):
     slices: list[str] | None = Field(default=None, description="Slice columns; null: the spec's slices and protected attributes.")
     data_summary: bool = Field(default=False, description="Add Evidently's DataSummaryPreset to each batch report (~2 s a batch).")
     retrain: RetrainPolicy = RetrainPolicy()
+    estimation: EstimationConfig = EstimationConfig()
 
     def problems_against(self, spec: ProblemSpec) -> list[str]:
         """Return every column or query the problem spec does not fit, as `key: why`."""

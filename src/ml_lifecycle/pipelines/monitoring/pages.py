@@ -31,6 +31,10 @@ def plot_monitoring_summary(summary: pd.DataFrame) -> go.Figure:
                                     marker={"color": colours, "size": 10}, hovertext=hover), row=row, col=1)
         figure.add_trace(go.Scatter(x=summary[BATCH], y=summary[f"{column}_limit"], name=f"{column} limit", mode="markers",
                                     marker={"symbol": "line-ew-open", "size": 16, "color": "grey"}), row=row, col=1)
+    # Estimated beside realised: the estimate covers unlabelled batches too (CBPE, estimation.py).
+    figure.add_trace(go.Scatter(x=summary[BATCH], y=summary["estimated_roc_auc"], name="estimated roc_auc (no labels needed)",
+                                mode="lines+markers", line={"dash": "dot"}, marker={"symbol": "diamond-open", "size": 9}),
+                     row=2, col=1)
     figure.update_layout(title="Monitoring: one point per batch (red = alert)", height=600, hovermode="x unified")
     return figure
 
@@ -38,8 +42,8 @@ def plot_monitoring_summary(summary: pd.DataFrame) -> go.Figure:
 def render_monitoring_overview(summary: pd.DataFrame, chart: go.Figure, recommendation: dict[str, Any],
                                drift_calibration: pd.DataFrame) -> str:
     """Return the monitoring overview page: recommendation, chart, one linked row per batch and the drift limits used."""
-    columns = [BATCH, SCENARIO, "rows", "low_confidence_share", "drift_share", "prediction_drift", "roc_auc", "data_quality",
-               "alert_level", "reason"]
+    columns = [BATCH, SCENARIO, "rows", "low_confidence_share", "drift_share", "prediction_drift", "roc_auc", "estimated_roc_auc",
+               "data_quality", "alert_level", "reason"]
     return render("monitoring_overview.html.j2", recommendation=recommendation, columns=columns, batch_column=BATCH,
                   rows=summary.to_dict("records"), chart=Markup(chart.to_html(full_html=False, include_plotlyjs=True)),
                   calibration=html_table(drift_calibration, 4))

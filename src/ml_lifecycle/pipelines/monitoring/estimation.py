@@ -1,0 +1,64 @@
+"""Estimated performance of every batch, labelled or not (CBPE, `ml_lifecycle.performance_estimation`), and its alert."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ml_lifecycle.deployment import DeployedModel
+from ml_lifecycle.evidently_glue import PROBABILITY
+from ml_lifecycle.performance_estimation import (
+    ESTIMATED,
+    adjust_to_prior,
+    expected_metrics,
+    realised_metrics,
+    sampling_band,
+)
+from ml_lifecycle.pipelines.monitoring.columns import BATCH, LABELLED, TEST_COLUMNS
+from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig
+from ml_lifecycle.spec import ProblemSpec
+
+BANDED = ("accuracy", "roc_auc")
+
+
+def estimate_performance(scored_batches: pd.DataFrame, scored_reference: pd.DataFrame, champion: DeployedModel,
+                         config: MonitoringConfig, spec: ProblemSpec) -> pd.DataFrame:
+    """Return per batch the estimated metrics with their sampling band, a prior-adjusted estimate, and the realised ones once labelled."""
+    target, threshold = spec.target_column, champion.threshold
+    training_prior = float(scored_reference[target].mean())
+    records = []
+    for index, (name, batch) in enumerate(scored_batches.groupby(BATCH, sort=False)):
+        p = batch[PROBABILITY].to_numpy()
+        estimated = expected_metrics(p, threshold)
+        band = sampling_band(p, threshold, config.estimation.draws, spec.seed + index)
+        adjusted, prior = adjust_to_prior(p, training_prior)
+        record = {BATCH: name, "rows": len(batch), "estimated_prior": prior, "training_prior": training_prior}
+        record |= {f"estimated_{m}": estimated[m] for m in ESTIMATED}
+        record |= {f"estimated_{m}_{end}": band[m][i] for m in BANDED for i, end in enumerate(("low", "high"))}
+        record |= {f"prior_adjusted_{m}": expected_metrics(adjusted, threshold)[m] for m in BANDED}
+        labelled = bool(batch[LABELLED].iloc[0]) and batch[target].notna().all()
+        realised = realised_metrics(batch[target].astype(int).to_numpy(), p, threshold) if labelled else {}
+        record |= {f"realised_{m}": realised.get(m, float("nan")) for m in BANDED}
+        records.append(record)
+    return pd.DataFrame(records, columns=[BATCH, "rows", "estimated_prior", "training_prior",
+                                          *[f"estimated_{m}" for m in ESTIMATED],
+                                          *[f"estimated_{m}_{e}" for m in BANDED for e in ("low", "high")],
+                                          *[f"prior_adjusted_{m}" for m in BANDED], *[f"realised_{m}" for m in BANDED]])
+
+
+def check_estimated_performance(estimates: pd.DataFrame, champion: DeployedModel, config: MonitoringConfig) -> pd.DataFrame:
+    """Return the estimated-ROC-AUC test per batch: the same limit as the labelled test, with the estimated class counts."""
+    test = config.tests.roc_auc
+    if not (test.enabled and config.estimation.alert):
+        return pd.DataFrame(columns=TEST_COLUMNS)
+    released = champion.manifest.metrics.get("roc_auc")
+    results = []
+    for row in estimates.itertuples(index=False):
+        positives = round(row.estimated_prior * row.rows)
+        limit = test.limit(released, positives, row.rows - positives)
+        value = row.estimated_roc_auc
+        results.append({BATCH: getattr(row, BATCH), "test": "estimated_roc_auc", "kind": "estimated_performance",
+                        "column": None, "value": value, "threshold": limit, "passed": bool(value >= limit),
+                        "severity": test.severity,
+                        "description": f"estimated ROC AUC {value:.3f} (band {row.estimated_roc_auc_low:.3f}-"
+                                       f"{row.estimated_roc_auc_high:.3f}; min {limit:.3f})"})
+    return pd.DataFrame(results, columns=TEST_COLUMNS)
