@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
-from ml_lifecycle.performance_estimation import adjust_to_prior, expected_metrics, realised_metrics, sampling_band
+from ml_lifecycle.performance_estimation import (
+    adjust_to_prior,
+    expected_metrics,
+    realised_metrics,
+    sampling_band,
+)
 
 THRESHOLD = 0.4
 
