@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: run test lint serve retrain promote rollback viz clean-venv
+.PHONY: run test lint serve retrain demo-loop promote rollback viz clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# make serve [HOST=0.0.0.0] [PORT=8080]: defaults serving.host / serving.port; off loopback it needs a service token (docs/serving.md).
 serve: $(STAMP)
-	$(BIN)/uvicorn ml_lifecycle.serving.app:create_app --factory --host 127.0.0.1 --port $${PORT:-8000} --no-access-log
+	$(BIN)/python -m ml_lifecycle.serving $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-# Champion-challenger retraining on the service's labelled requests (docs/serving.md).
+# Champion-challenger retraining on the labelled rows monitoring saw (docs/monitoring.md); run monitoring first.
 retrain: $(STAMP)
 	$(BIN)/kedro run --pipeline=retraining
+
+# The closed loop on the simulation, step by step (docs/monitoring.md): drift -> retrain -> shadow -> promote -> fault -> rollback.
+demo-loop: $(STAMP)
+	$(BIN)/python -m ml_lifecycle.loop_demo
 
 # make promote VERSION=v3 REASON="why" [FORCE=1] (the release gate decides unless FORCE) / make rollback [VERSION=v1] [REASON="why"]
 promote: $(STAMP)

@@ -103,10 +103,20 @@ def service_arguments(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def cpu_model() -> str:
+    """Return the CPU's model name from /proc/cpuinfo, or the platform's processor string where there is none."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
 @contextmanager
 def copied_project(source: Path, env: str) -> Iterator[tuple[Path, Any, ProblemSpec]]:
     """Print the machine, copy the project into a temporary folder and work there; yield it, its context and spec."""
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s) ({cpu_model()}), Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as folder:
         project = project_copy(source.resolve(), Path(folder) / "project", env)
@@ -117,7 +127,7 @@ def copied_project(source: Path, env: str) -> Iterator[tuple[Path, Any, ProblemS
 
 def test_file_rows(context: Any, spec: ProblemSpec) -> pd.DataFrame:
     """Return the raw rows of the problem's test file (every value text, as a file of new rows would hold them)."""
-    raw = context.catalog.load("raw_files")[spec.raw.test_file]()
+    raw = rows.read_raw_table(context.catalog.load("raw_files")[spec.raw.test_file](), spec.raw.test_file, spec)
     return rows.standardise(raw, spec, spec.raw.test_file, label_optional=True)
 
 
@@ -129,12 +139,11 @@ def as_records(standardised: pd.DataFrame, spec: ProblemSpec) -> list[dict[str, 
 
 @contextmanager
 def running_service(project: Path, env: str) -> Iterator[tuple[int, int]]:
-    """Run the service as `make serve` does, on a free loopback port; yield the port and the process id."""
+    """Run the service as `make serve` does (`python -m ml_lifecycle.serving`), on a free loopback port; yield the port and the process id."""
     port = free_port()
     log = (project / f"service-{port}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ml_lifecycle.serving.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
+        [sys.executable, "-m", "ml_lifecycle.serving", "--host", "127.0.0.1", "--port", str(port), "--env", env],
         cwd=project, env=os.environ | {"KEDRO_ENV": env, "KEDRO_DISABLE_TELEMETRY": "true"}, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 240
@@ -158,10 +167,11 @@ def running_service(project: Path, env: str) -> Iterator[tuple[int, int]]:
         log.close()
 
 
-def http_loop(port: int, bodies: list[bytes], requests: int, max_seconds: float) -> tuple[list[float], float]:
+def http_loop(port: int, bodies: list[bytes], requests: int, max_seconds: float,
+              extra_headers: dict[str, str] | None = None) -> tuple[list[float], float]:
     """POST one-row bodies over one keep-alive connection; return per-request milliseconds and wall seconds."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **(extra_headers or {})}
 
     def post(body: bytes) -> None:
         connection.request("POST", "/predict", body=body, headers=headers)
@@ -242,15 +252,21 @@ def measure_one_row(project: Path, env: str, champion: DeployedModel, records: l
           f"(p50 {float(np.percentile(shadowed, 50)) - p50_http:+.2f} ms vs no challenger)")
 
 
+def raw_bytes(batch: pd.DataFrame, spec: ProblemSpec) -> bytes:
+    """Return raw rows as a file in the problem's raw format (header-less when it declares its column names)."""
+    return batch.to_csv(index=False, header=spec.raw.column_names is None, sep=spec.raw.separator).encode(spec.raw.encoding)
+
+
 def measure_batch(batch: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec, repeats: int) -> None:
     """Print the inference node's rows/s next to raw `predict_proba` on the prepared rows, measured in turn."""
     config = InferenceConfig(input_path="benchmark rows", output_path="-", rejects_path="-")
+    content = raw_bytes(batch, spec)
     model_rows = champion.bundle.model_rows(
         rows.cast_features(rows.standardise(batch, spec, "benchmark rows", label_optional=True), spec), spec)
     node_seconds, raw_seconds = [], []
     for _ in range(repeats):  # interleaved, so both see the same machine state
         start = time.perf_counter()
-        predictions, rejects, _ = score_new_rows(batch, champion, spec, config)
+        predictions, rejects, _ = score_new_rows(content, champion, spec, config)
         node_seconds.append(time.perf_counter() - start)
         start = time.perf_counter()
         champion.model.predict_proba(model_rows)
@@ -263,12 +279,12 @@ def measure_batch(batch: pd.DataFrame, champion: DeployedModel, spec: ProblemSpe
           f"(per run {ratios.min():.2f}-{ratios.max():.2f}x; targets: >= 100,000 rows/s and >= 0.5x raw)")
 
 
-def measure_batch_end_to_end(project: Path, env: str, batch: pd.DataFrame, small_rows: int = 200) -> None:
+def measure_batch_end_to_end(project: Path, env: str, batch: pd.DataFrame, spec: ProblemSpec, small_rows: int = 200) -> None:
     """Print the wall time of `kedro run --pipeline=inference` on a CSV of `batch`, next to the same run on a few rows."""
     folder = project / "data" / "01_raw"  # raw input, shared by problems
     big_input, small_input = folder / "benchmark_rows.csv", folder / "benchmark_few_rows.csv"
-    batch.to_csv(big_input, header=False, index=False)
-    batch.iloc[:small_rows].to_csv(small_input, header=False, index=False)
+    big_input.write_bytes(raw_bytes(batch, spec))
+    small_input.write_bytes(raw_bytes(batch.iloc[:small_rows], spec))
     output = project / "data" / env / "07_model_output" / "benchmark_scored.csv"
     fixed = timed_inference_run(project, env, small_input, output)
     whole = timed_inference_run(project, env, big_input, output)
@@ -290,10 +306,10 @@ def main() -> None:
               f"threshold {champion.threshold:g}")
         records = as_records(test_file_rows(context, spec), spec)[:1000]
         measure_one_row(project, args.env, champion, records, spec, args.requests, args.max_seconds)
-        raw = context.catalog.load("raw_files")[spec.raw.test_file]()
+        raw = rows.read_raw_table(context.catalog.load("raw_files")[spec.raw.test_file](), spec.raw.test_file, spec)
         batch = raw.sample(n=args.batch_rows, replace=True, random_state=spec.seed).reset_index(drop=True)
         measure_batch(batch, champion, spec, args.batch_repeats)
-        measure_batch_end_to_end(project, args.env, batch)
+        measure_batch_end_to_end(project, args.env, batch, spec)
 
 
 if __name__ == "__main__":

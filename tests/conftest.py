@@ -117,8 +117,9 @@ def run_kedro(
     pipeline_names: list[str] | None,
     env: str = "test",
     runtime_params: dict[str, Any] | None = None,
+    to_outputs: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the named pipelines (None: `__default__`) in the project copy; return the run result.
+    """Run the named pipelines (None: `__default__`), up to `to_outputs` when given, in the project copy; return the run result.
 
     The result maps each free output's name to its dataset (call `.load()`); saved
     outputs are read with `project_catalog(project_path, env).load(name)`.
@@ -128,7 +129,7 @@ def run_kedro(
         inside_project(project_path),
         KedroSession.create(project_path=project_path, env=env, runtime_params=runtime_params) as session,
     ):
-        return session.run(pipeline_names=pipeline_names)
+        return session.run(pipeline_names=pipeline_names, to_outputs=to_outputs)
 
 
 def project_catalog(project_path: Path, env: str = "test") -> DataCatalog:

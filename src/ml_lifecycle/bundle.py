@@ -2,13 +2,15 @@
 
 A bundle holds the row-preparation recipe learned on the version's own training rows
 (missing-value fills and flags, known categories, the input schema with types and bounds), the
-fitted model with its calibration, the decision threshold and the abstain band. Batch inference,
+fitted model with its calibration, the decision threshold, the abstain band and the out-of-sample
+probabilities of the validation rows (monitoring's prediction-drift reference). Batch inference,
 the service, monitoring and retraining score through a bundle and read nothing else, so any
 registered version can be served, or rolled back to, whatever the current splits are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import platform
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
@@ -97,13 +99,41 @@ class Recipe:
     sample_rows: pd.DataFrame  # a few prepared training rows, in model-column order
 
 
+def labels_digest(labels: pd.Series | np.ndarray) -> str:
+    """Return the SHA-256 of 0/1 labels in their order."""
+    return hashlib.sha256(np.asarray(labels, dtype="int8").tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReferencePredictions:
+    """Probabilities of the validation rows, in order, from a model that never saw them: monitoring's reference."""
+
+    probabilities: np.ndarray
+    labels_sha256: str  # of those rows' labels in order: tells a reference of other rows, or reordered ones, apart
+    source: str  # which model predicted them, for logs and pages
+
+    @classmethod
+    def of(cls, probabilities: np.ndarray, labels: pd.Series, source: str) -> ReferencePredictions:
+        """Return the probabilities of the rows with these labels, in order, predicted by `source`."""
+        return cls(probabilities=np.asarray(probabilities, dtype=float), labels_sha256=labels_digest(labels), source=source)
+
+    def misalignment(self, labels: pd.Series) -> str:
+        """Return why rows with these labels are not the rows these probabilities belong to ('' when they are)."""
+        if len(labels) != len(self.probabilities):
+            return f"it holds probabilities of {len(self.probabilities)} validation rows, the reference has {len(labels)} rows"
+        if labels_digest(labels) != self.labels_sha256:
+            return f"the reference's {len(labels)} labels are not those of its validation rows in the same order"
+        return ""
+
+
 @dataclass(frozen=True)
 class ModelBundle:
-    """One registry version's artifact: recipe, calibrated model, threshold and abstain band."""
+    """One registry version's artifact: recipe, calibrated model, threshold, abstain band and reference probabilities."""
 
     recipe: Recipe
     model: ScoringModel
     abstain_band: tuple[float, float] | None = None
+    reference: ReferencePredictions | None = None  # None in bundles released before it was stored (and in candidates)
 
     @property
     def threshold(self) -> float:

@@ -9,6 +9,7 @@ without the splits it was trained on.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from ml_lifecycle import rows
 from ml_lifecycle.bundle import BundleError, InputLimits, ModelBundle
 from ml_lifecycle.registry import LoadedBundle, Manifest, RegistryEvent
 from ml_lifecycle.spec import ProblemSpec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,29 @@ class DeployedModel:
     def probabilities(self, model_rows: pd.DataFrame) -> np.ndarray:
         """Return the positive-class probability of each prepared row."""
         return self.model.predict_proba(model_rows)[:, 1]
+
+    def reference_probabilities(self, reference: pd.DataFrame, spec: ProblemSpec) -> np.ndarray:
+        """Return the probabilities of monitoring's reference rows (the validation split), logging which model gave them.
+
+        The bundle's out-of-sample probabilities when it has them; a bundle released before they were
+        stored is scored now, as monitoring always did, with a warning naming the version.
+        """
+        stored = self.bundle.reference
+        if stored is None:
+            logger.warning("Registry version %s has no out-of-sample reference probabilities (released before they were "
+                           "stored): its monitoring reference is scored by the champion itself, in sample if it was refitted "
+                           "on the validation split; release it again to compare production with out-of-sample predictions",
+                           self.version)
+            return self.probabilities(self.bundle.model_rows(reference, spec))
+        problem = stored.misalignment(reference[spec.target_column])
+        if problem:
+            raise BundleError(f"registry version {self.version} cannot give the monitoring reference its out-of-sample "
+                              f"probabilities: {problem}. The reference is not the validation split this version was released "
+                              "on (the data or its split changed since): release a model on the current splits "
+                              "(`kedro run --pipeline=evaluation`, promoted when the gate passes) before monitoring with them")
+        logger.info("Monitoring reference of registry version %s: %d rows, probabilities from the %s",
+                    self.version, len(stored.probabilities), stored.source)
+        return stored.probabilities
 
     def low_confidence(self, probabilities: np.ndarray) -> np.ndarray:
         """Return, per probability, whether it falls inside the release's abstain band (too close to the threshold to trust)."""

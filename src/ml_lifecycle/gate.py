@@ -122,13 +122,14 @@ def paired_bootstrap_gain(y: np.ndarray, candidate: np.ndarray, reference: np.nd
     return sign * (metric(y, candidate) - metric(y, reference)) + 0.0, float(low) + 0.0, float(high) + 0.0
 
 
-def comparison_result(name: str, rule: ComparisonRule, gains: dict[str, tuple[float, float, float]]) -> RuleResult:
+def comparison_result(name: str, rule: ComparisonRule, gains: dict[str, tuple[float, float, float]],
+                      rows: str = "the frozen holdout") -> RuleResult:
     """Return the comparison rule's result: passed when every reference is beaten at the interval's lower end."""
     worst = min(gains, key=lambda reference: gains[reference][1])
     point, low, high = gains[worst]
     described = "; ".join(f"vs {ref}: gain {g[0]:+.4f} [{g[1]:+.4f}, {g[2]:+.4f}]" for ref, g in gains.items())
     return RuleResult(rule=name, severity=rule.severity, passed=low > rule.margin, value=low, limit=rule.margin,
-                      detail=f"{rule.metric} on the frozen holdout, {rule.confidence:.0%} paired bootstrap interval "
+                      detail=f"{rule.metric} on {rows}, {rule.confidence:.0%} paired bootstrap interval "
                              f"({rule.resamples} resamples): {described}")
 
 
@@ -149,13 +150,14 @@ def limit_result(name: str, rule: Rule, value: float, limit: float, what: str) -
                       detail=f"{what} {value:.4f} (limit {limit:.4f})")
 
 
-def calibration_result(name: str, rule: CalibrationRule, y: np.ndarray, proba: np.ndarray, bins: int, seed: int) -> RuleResult:
+def calibration_result(name: str, rule: CalibrationRule, y: np.ndarray, proba: np.ndarray, bins: int, seed: int,
+                       rows: str = "the frozen holdout") -> RuleResult:
     """Return the calibration rule's result: ECE against the error a perfectly calibrated model shows on these rows."""
     rng = np.random.default_rng(seed)
     proba = np.asarray(proba, dtype=float)
     floor = float(np.quantile([expected_calibration_error(rng.random(len(proba)) < proba, proba, bins)
                                for _ in range(rule.simulations)], rule.quantile))
     result = limit_result(name, rule, expected_calibration_error(y, proba, bins), floor + rule.tolerance,
-                          f"ECE ({bins} bins) on the frozen holdout")
+                          f"ECE ({bins} bins) on {rows}")
     return result.model_copy(update={"detail": result.detail + f" = {rule.quantile:.0%} of a perfectly calibrated model's "
                                                                f"ECE on {len(proba)} rows ({floor:.4f}) + tolerance {rule.tolerance:g}"})

@@ -17,7 +17,7 @@ LIFECYCLE_ORDER = ["data_processing", "modeling", "evaluation", "monitoring", "i
 TEMPLATES = ["release"]  # modular pipelines that only run instantiated
 RELEASE_PARAMETERS = {f"params:{name}" for name in ("evaluation", "modeling", "problem", "deployment", "release")}
 SHARED_RELEASE_INPUTS = {"validation_split", "champion_selection", "tuning_results", "missing_value_fills", "frozen_holdout",
-                         "incumbent_bundle", "baseline_models", "sanity_checks", "data_fingerprint"}
+                         "incumbent_bundle", "baseline_models", "sanity_checks", "data_fingerprint", "monitoring_reference"}
 
 # For each pipeline that releases a model: its namespace, the template's inputs and outputs it names, and how.
 RELEASES = {
@@ -30,8 +30,11 @@ RELEASES = {
             "release_registration", "release_promotion")},
     },
     "retraining": {
+        # Calibrated and thresholded on recent labelled rows, judged on the latest ones, neither trained on: after
+        # concept drift the old splits' labels are the old concept's (and simulated batches are cut from the frozen holdout).
         "inputs": {"fitted_model": "challenger_model", "twin_rows": "retraining_rows", "recipe_rows": "train_split",
-                   "release_context": "challenger_release_context", "data_fingerprint": "retraining_fingerprint"},
+                   "release_context": "challenger_release_context", "data_fingerprint": "retraining_fingerprint",
+                   "frozen_holdout": "recent_holdout_rows", "validation_split": "recent_calibration_rows"},
         "outputs": {"released_model": "challenger", "gate_verdict": "challenger_gate_verdict",
                     "release_registration": "challenger_registration", "release_promotion": "challenger_promotion"},
     },

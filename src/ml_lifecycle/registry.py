@@ -43,8 +43,11 @@ from ml_lifecycle.gate import GateVerdict
 from ml_lifecycle.spec import StrictModel
 
 Stage = Literal["candidate", "released", "retrained"]
-EventKind = Literal["registered", "promoted", "blocked", "rolled back"]
+# shadow: a challenger the gate passed, scored beside the champion until enough labels judge it (promoted or retired).
+EventKind = Literal["registered", "promoted", "blocked", "rolled back", "shadow", "retired"]
 CHAMPION_EVENTS = ("promoted", "rolled back")
+DecisionEvent = Literal["promoted", "blocked", "shadow", "retired", "rolled back"]
+DECISIONS = ("promoted", "blocked", "shadow", "retired", "rolled back")
 
 
 class ReleaseInfo(StrictModel):
@@ -101,6 +104,7 @@ class RegistryEvent(StrictModel):
     verdict: GateVerdict | None = None
     forced: bool = False
     previous_champion: str | None = None
+    data_time: str | None = Field(default=None, description="The newest production batch time the decision saw, when data made it.")
 
 
 class RegistrySnapshot(StrictModel):
@@ -114,6 +118,19 @@ class RegistrySnapshot(StrictModel):
         """Return the latest event that made `version` champion (None if it never was)."""
         events = [e for e in self.history if e.version == version and e.event in CHAMPION_EVENTS]
         return events[-1] if events else None
+
+    def shadow(self) -> RegistryEvent | None:
+        """Return the event that put the current shadow challenger in shadow (None when no challenger is in shadow)."""
+        for event in reversed(self.history):
+            if event.event == "shadow":
+                return None if event.version == self.champion else event
+            if event.event in ("retired", *CHAMPION_EVENTS):
+                return None
+        return None
+
+    def champion_event(self) -> RegistryEvent | None:
+        """Return the event that made the current champion champion."""
+        return self.last_promotion(self.champion) if self.champion else None
 
     def verdict_of(self, version: str) -> GateVerdict | None:
         """Return the gate verdict recorded for `version` at its release (None when it was not gated)."""
@@ -234,16 +251,16 @@ class ModelRegistry:
         return manifest
 
     def record(self, version: str, event: EventKind, reason: str, verdict: GateVerdict | None = None,
-               forced: bool = False) -> RegistryEvent:
-        """Append a promotion, rollback or blocked release of a registered `version`; return the event."""
+               forced: bool = False, data_time: str | None = None) -> RegistryEvent:
+        """Append a promotion, rollback, shadow, retirement or blocked release of a registered `version`; return the event."""
         with self._locked():
             snapshot = self.snapshot()
             if version not in snapshot.versions:
                 raise KeyError(f"unknown model version {version!r}; known: {sorted(snapshot.versions, key=_version_number)}")
             return self._append(RegistryEvent(at=_now(), event=event, version=version, reason=reason, verdict=verdict,
-                                              forced=forced, previous_champion=snapshot.champion))
+                                              forced=forced, previous_champion=snapshot.champion, data_time=data_time))
 
-    def rollback(self, version: str | None = None, reason: str = "rollback") -> str:
+    def rollback(self, version: str | None = None, reason: str = "rollback", data_time: str | None = None) -> str:
         """Make `version` (default: the champion before the current one) the champion again; return it."""
         if version is None:
             promotions = [e for e in self.history() if e.event in CHAMPION_EVENTS]
@@ -251,7 +268,7 @@ class ModelRegistry:
                 raise ValueError("no earlier champion to roll back to")
             version = promotions[-1].previous_champion
         self.load(version)  # refuse a version that cannot be served before it becomes champion
-        self.record(version, "rolled back", reason)
+        self.record(version, "rolled back", reason, data_time=data_time)
         return version
 
     def load(self, version: str | None = None) -> LoadedBundle:
@@ -333,6 +350,29 @@ class ChampionBundleDataset(_RegistryView):
         return self._registry.load()
 
 
+class ShadowBundleDataset(_RegistryView):
+    """The shadow challenger's verified bundle: load returns a `LoadedBundle`, or None while no challenger is in shadow."""
+
+    def _load(self) -> LoadedBundle | None:
+        event = self._registry.snapshot().shadow()
+        return None if event is None else self._registry.load(event.version)
+
+
+class DecisionsDataset(_RegistryView):
+    """Decisions a run takes on its own (a shadow challenger promoted or retired, an automatic rollback): save appends each
+    to the history; load returns the events of the last save (none before one)."""
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        super().__init__(path, metadata)
+        self._events: list[RegistryEvent] = []
+
+    def _save(self, decisions: list[PromotionDecision]) -> None:
+        self._events = [PromotionDataset.apply(self._registry, decision) for decision in decisions]
+
+    def _load(self) -> list[RegistryEvent]:
+        return self._events
+
+
 class RegistrationDataset(_RegistryView):
     """Save registers a `ReleaseCandidate` (never promotes); load returns the manifest of the version it registered.
 
@@ -359,13 +399,15 @@ class RegistrationDataset(_RegistryView):
 
 
 class PromotionDecision(StrictModel):
-    """A promotion node's output: promote `version`, or record that the gate blocked it."""
+    """A decision node's output: promote `version`, put it in shadow, retire it, roll back to it, or record that the gate
+    blocked it."""
 
     version: str
-    promote: bool
+    event: DecisionEvent
     reason: str
     verdict: GateVerdict | None = None
     forced: bool = False
+    data_time: str | None = None
 
 
 class PromotionDataset(_RegistryView):
@@ -376,16 +418,24 @@ class PromotionDataset(_RegistryView):
         self._event: RegistryEvent | None = None
 
     def _exists(self) -> bool:
-        return any(e.event in ("promoted", "blocked") for e in self._registry.history())
+        return any(e.event in DECISIONS for e in self._registry.history())
+
+    @staticmethod
+    def apply(registry: ModelRegistry, decision: PromotionDecision) -> RegistryEvent:
+        """Append the decision to the registry's history and return its event."""
+        if decision.event == "rolled back":  # through rollback: it refuses a version that cannot be served
+            registry.rollback(decision.version, decision.reason, decision.data_time)
+            return registry.history()[-1]
+        return registry.record(decision.version, decision.event, decision.reason, decision.verdict, decision.forced,
+                               decision.data_time)
 
     def _save(self, decision: PromotionDecision) -> None:
-        self._event = self._registry.record(decision.version, "promoted" if decision.promote else "blocked", decision.reason,
-                                            decision.verdict, decision.forced)
+        self._event = self.apply(self._registry, decision)
 
     def _load(self) -> RegistryEvent:
         if self._event is not None:
             return self._event
-        decided = [e for e in self._registry.history() if e.event in ("promoted", "blocked")]
+        decided = [e for e in self._registry.history() if e.event in DECISIONS]
         if not decided:
             raise DatasetError(f"{self._registry.folder}: no release decided yet")
         return decided[-1]

@@ -18,7 +18,7 @@ from ml_lifecycle.files import atomic_write
 from ml_lifecycle.pages import render
 from ml_lifecycle.spec import StrictModel
 
-ORDER = ["data_processing", "modeling", "evaluation", "monitoring", "deployment", "retraining"]
+ORDER = ["data_processing", "modeling", "evaluation", "monitoring", "deployment", "retraining", "loop"]
 
 
 class Link(StrictModel):

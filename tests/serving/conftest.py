@@ -47,14 +47,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_service(project: Path, startup_seconds: float = 240, env_name: str = "test") -> Iterator[httpx.Client]:
-    """Start `uvicorn ... create_app --factory` in `project` (environment `env_name`); yield a client; stop it."""
+def running_service(project: Path, startup_seconds: float = 240, env_name: str = "test",
+                    launcher: bool = False) -> Iterator[httpx.Client]:
+    """Start `uvicorn ... create_app --factory` in `project` (environment `env_name`); yield a client; stop it.
+
+    `launcher`: start it as `make serve` does instead, `python -m ml_lifecycle.serving`, with the port in `$PORT`.
+    """
     port = free_port()
     log_path = project / f"service-{port}.log"
     env = {**os.environ, "KEDRO_ENV": env_name, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-           TOKEN_VARIABLE: SERVICE_TOKEN}
-    command = [sys.executable, "-m", "uvicorn", "ml_lifecycle.serving.app:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(port)]
+           TOKEN_VARIABLE: SERVICE_TOKEN, "PORT": str(port)}
+    command = [sys.executable, "-m", "ml_lifecycle.serving"] if launcher else [
+        sys.executable, "-m", "uvicorn", "ml_lifecycle.serving.app:create_app", "--factory", "--host", "127.0.0.1",
+        "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
     # The client holds the service token, as an operator would; test_access.py sends none or a wrong one.

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ml_lifecycle.bundle import ModelBundle
 from ml_lifecycle.estimators import ScoringModel
@@ -70,6 +71,38 @@ def test_a_shadow_challenger_scores_every_request_beside_the_champion_and_never_
     assert negatives > 0
     assert comparison["decision_agreement"] < 1.0
     assert service.get("/health").json()["background"] == {"pending": 0, "skipped": 0, "failed": 0}
+
+
+def metric_samples(service: httpx.Client) -> dict[tuple[str, tuple], float]:
+    """Return every sample of the service's /metrics, by name and sorted labels."""
+    families = text_string_to_metric_families(service.get("/metrics").text)
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in families for s in family.samples}
+
+
+@pytest.mark.parametrize("challenger", [{"mode": "shadow"}], indirect=True)
+def test_metrics_count_refused_rows_challenger_disagreements_and_the_background_queue(
+        service: httpx.Client, challenger: str, new_rows: pd.DataFrame, spec: ProblemSpec):
+    service.post("/admin/drain")
+    before = metric_samples(service)
+    records = as_records(new_rows.iloc[:8], spec)
+    answers = [service.post("/predict", json=record).json() for record in records[:3]]
+    answers.append(service.post("/predict", json=records[3:]).json())
+    refused = service.post("/predict", json=[records[0] | {"age": -1}, records[1], records[2] | {"sex": 3, "age": "old"}])
+    assert refused.status_code == 422
+    service.post("/admin/drain")
+    after = metric_samples(service)
+
+    def grew(name: str) -> float:
+        return after[(name, ())] - before.get((name, ()), 0.0)
+
+    # The challenger is the champion's model at threshold 0: it decides positive wherever the champion answered negative.
+    negatives = sum(p["decision"] == 0 for answer in answers for p in answer["predictions"])
+    assert 0 < negatives < 8
+    assert grew("ml_service_rows_rejected_total") == 2
+    assert grew("ml_service_challenger_rows_compared_total") == 8
+    assert grew("ml_service_challenger_disagreements_total") == negatives
+    assert grew("ml_service_background_skipped_total") == 0 and grew("ml_service_background_failed_total") == 0
+    assert after[("ml_service_background_pending", ())] == 0
 
 
 @pytest.mark.parametrize("challenger", [{"mode": "canary", "canary_share": 0.5}], indirect=True)

@@ -12,6 +12,7 @@ from kedro.io import DatasetError
 
 from ml_lifecycle.serving.request_log import (
     META_COLUMNS,
+    REQUEST_COLUMNS,
     RequestLog,
     RequestLogDataset,
     UnknownRequestError,
@@ -72,6 +73,34 @@ def test_the_kedro_view_reads_the_log_and_refuses_writes(log: RequestLog, tmp_pa
     missing = RequestLogDataset(filepath=str(tmp_path / "none.sqlite"))
     assert not missing.exists()
     assert missing.load().columns.tolist() == META_COLUMNS and not (tmp_path / "none.sqlite").exists()
+
+
+def test_the_kedro_view_of_the_requests_table_reads_every_request_oldest_first(log: RequestLog, tmp_path: Path):
+    log.record_request("2026-03-01T10:00:01+00:00", "/predict", 422, 1.5, 0, 2)
+    log.record_request("2026-03-01T10:00:00+00:00", "/predict", 200, 2.5, 3, 0)
+    requests = RequestLogDataset(filepath=str(log.path), table="requests").load()
+    assert requests.columns.tolist() == REQUEST_COLUMNS
+    assert requests.values.tolist() == [["2026-03-01T10:00:00+00:00", "/predict", 200, 2.5, 3, 0],
+                                        ["2026-03-01T10:00:01+00:00", "/predict", 422, 1.5, 0, 2]]
+    missing = RequestLogDataset(filepath=str(tmp_path / "none.sqlite"), table="requests")
+    assert missing.load().columns.tolist() == REQUEST_COLUMNS
+
+
+def test_a_log_written_before_the_requests_table_existed_gains_it_when_opened(tmp_path: Path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE predictions (request_id TEXT NOT NULL, row INTEGER NOT NULL, received_at TEXT NOT NULL, "
+                           "inputs TEXT NOT NULL, model_version TEXT NOT NULL, role TEXT NOT NULL, probability REAL NOT NULL, "
+                           "decision INTEGER NOT NULL, threshold REAL NOT NULL, unseen_categories TEXT, latency_ms REAL NOT NULL, "
+                           "label TEXT, labelled_at TEXT, PRIMARY KEY (request_id, row))")
+        connection.execute("INSERT INTO predictions VALUES ('r0', 0, 't0', '{}', 'v1', 'champion', 0.4, 0, 0.5, NULL, 1.0, NULL, NULL)")
+    assert RequestLogDataset(filepath=str(path), table="requests").load().empty
+    assert len(RequestLogDataset(filepath=str(path)).load()) == 1
+
+
+def test_an_unknown_table_is_refused_naming_the_known_ones(log: RequestLog):
+    with pytest.raises(DatasetError, match=r"table 'request' is not a request-log view; known: \['predictions', 'requests'\]"):
+        RequestLogDataset(filepath=str(log.path), table="request")
 
 
 def test_champion_and_challenger_are_compared_on_rows_both_scored_whichever_answered(log: RequestLog):

@@ -13,9 +13,19 @@ import os
 from typing import Any
 
 from fastapi import HTTPException, Request
+from kedro.config import MissingConfigException
+from kedro.framework.context import KedroContext
 
 TOKEN_VARIABLE = "SERVING_TOKEN"
 TOKEN_KEY = "serving_token"
+
+
+def project_credentials(context: KedroContext) -> dict[str, Any]:
+    """Return the problem's credentials, or none when no credentials file exists."""
+    try:
+        return context.config_loader["credentials"]
+    except MissingConfigException:
+        return {}
 
 
 def configured_token(credentials: dict[str, Any]) -> str | None:

@@ -1,8 +1,9 @@
 """The prediction service: FastAPI serving the registry's champion (docs/serving.md).
 
-`make serve` runs `uvicorn ml_lifecycle.serving.app:create_app --factory` from the project
-folder; `KEDRO_ENV` picks the configuration environment. Configuration, registry and request
-log come through the project's Kedro catalog and parameters. The service reads the registry's
+`make serve` runs `python -m ml_lifecycle.serving` (serving/__main__.py: the bind-address guard,
+then uvicorn with `create_app` as factory) from the project folder; `KEDRO_ENV` picks the
+configuration environment. Configuration, registry and request log come through the project's
+Kedro catalog and parameters. The service reads the registry's
 bundles and nothing else of the pipelines' outputs: each version carries its own row
 preparation and input limits, so it starts with `data/` holding only the registry.
 """
@@ -24,7 +25,6 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from kedro.config import MissingConfigException
 from kedro.framework.context import KedroContext
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
@@ -34,10 +34,19 @@ from ml_lifecycle.bundle import BundleError
 from ml_lifecycle.deployment import DeployedModel, deploy
 from ml_lifecycle.project import project_context
 from ml_lifecycle.registry import ModelRegistry
-from ml_lifecycle.serving.access import BearerToken, configured_token
+from ml_lifecycle.serving.access import (
+    BearerToken,
+    configured_token,
+    project_credentials,
+)
 from ml_lifecycle.serving.challenger import BackgroundScorer, answered_by_canary
 from ml_lifecycle.serving.config import ServingConfig
-from ml_lifecycle.serving.metrics import MetricsMiddleware, ServiceMetrics
+from ml_lifecycle.serving.metrics import (
+    ROWS_ANSWERED,
+    ROWS_REJECTED,
+    MetricsMiddleware,
+    ServiceMetrics,
+)
 from ml_lifecycle.serving.request_log import (
     RequestLog,
     UnknownRequestError,
@@ -49,6 +58,7 @@ from ml_lifecycle.serving.schema import (
     error_location,
     predict_request_model,
     row_model,
+    rows_refused,
 )
 from ml_lifecycle.spec import ProblemSpec
 
@@ -143,8 +153,8 @@ class Service:
                                            config.shadow_batch_rows)
         self.started = datetime.now(UTC)
         self.example = self._example_row()
-        self.metrics = ServiceMetrics(routes=set())  # create_app names the routes once they exist
-        self.access = BearerToken(configured_token(_credentials(context)))
+        self.metrics = ServiceMetrics(routes=set(), background=self.background)  # create_app names the routes once they exist
+        self.access = BearerToken(configured_token(project_credentials(context)))
         self.reloading = threading.Lock()
         self._describe_served_model()
 
@@ -179,14 +189,6 @@ class Service:
         return self.spec.target.positive_label if decision else self.spec.target.negative_label
 
 
-def _credentials(context: KedroContext) -> dict[str, Any]:
-    """Return the problem's credentials, or none when no credentials file exists."""
-    try:
-        return context.config_loader["credentials"]
-    except MissingConfigException:
-        return {}
-
-
 def _model_info(model: DeployedModel) -> dict[str, Any]:
     manifest = model.manifest
     return {
@@ -212,11 +214,15 @@ def _problem_message(error: dict[str, Any]) -> str:
     return f"{error_location(error['loc'])}: {error['msg']}"
 
 
-def add_error_handlers(app: FastAPI) -> None:
+def add_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
     """Answer invalid requests with 422 naming each field, and anything unexpected with a logged, clear 500."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        if request.url.path == "/predict":
+            refused = rows_refused(error.errors())
+            request.scope["state"][ROWS_REJECTED] = refused
+            metrics.rows_rejected.inc(refused)
         # The offending input is not echoed back: it may be a NaN, which JSON cannot carry.
         detail = [{"loc": list(e["loc"]), "type": e["type"], "msg": e["msg"]} for e in error.errors()]
         return JSONResponse(
@@ -254,12 +260,14 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
         answering, other = (live.challenger, live.champion) if canary else (live.champion, live.challenger)
         probabilities, unseen = answering.score_records(records, spec)
         threshold = answering.threshold
+        decisions = probabilities >= threshold
         latency_ms = (time.perf_counter() - request.scope["state"][RECEIVED_AT]) * 1000
         role = "challenger" if canary else "champion"
         service.log.record(request_id, received_at, records, answering.version, role, probabilities, threshold, unseen, latency_ms)
         if other is not None:
-            service.background.submit(other, request_id, records)
+            service.background.submit(other, request_id, records, decisions)
         low_confidence = answering.low_confidence(probabilities)
+        request.scope["state"][ROWS_ANSWERED] = len(records)
         service.metrics.rows_scored.labels(role).inc(len(records))
         service.metrics.low_confidence.inc(int(low_confidence.sum()))
         return {
@@ -268,9 +276,9 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
             "role": role,
             "threshold": threshold,
             "predictions": [
-                {"probability": float(p), "decision": int(p >= threshold), "label": service.label_of(int(p >= threshold)),
+                {"probability": float(p), "decision": int(decided), "label": service.label_of(int(decided)),
                  "low_confidence": bool(low), "unseen_categories": flags}
-                for p, low, flags in zip(probabilities, low_confidence, unseen, strict=True)
+                for p, decided, low, flags in zip(probabilities, decisions, low_confidence, unseen, strict=True)
             ],
         }
 
@@ -298,7 +306,7 @@ def add_info_routes(app: FastAPI, service: Service, Row: type[BaseModel]) -> Non
 
     @app.get("/metrics", response_class=Response)
     def metrics() -> Response:
-        """The service's metrics in the Prometheus text format: requests, latency, rows scored, the served model."""
+        """The service's metrics in the Prometheus text format: requests, latency, rows scored and refused, background scoring, the model."""
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health")
@@ -384,10 +392,12 @@ def create_app(project_path: str | Path | None = None, env: str | None = None) -
     )
     app.state.service = service
     app.add_middleware(BodySizeLimit, max_bytes=lambda: service.live.config.max_body_bytes)
-    add_error_handlers(app)
+    add_error_handlers(app, service.metrics)
     add_scoring_routes(app, service, predict_request_model(Row))
     add_info_routes(app, service, Row)
     add_admin_routes(app, service)
     service.metrics.routes = {route.path for route in app.routes}
-    app.add_middleware(MetricsMiddleware, metrics=service.metrics)  # added last: outermost, so it sees every answer
+    if service.live.config.metrics:  # read at start, like the background scorer's settings
+        # added last: outermost of the app's middleware, so it sees every answer
+        app.add_middleware(MetricsMiddleware, metrics=service.metrics, log=service.log)
     return app

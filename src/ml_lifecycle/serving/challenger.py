@@ -5,6 +5,8 @@ that scores it with the challenger and logs that score beside the answer. The qu
 when the challenger cannot keep up, requests are skipped (and counted), never waited for.
 Canary: a declared share of requests, chosen by request id, is answered by the challenger,
 and the champion is scored in the background instead, so every compared row has both scores.
+Each job carries the decisions the service answered with, so the scorer counts the rows on
+which the background model decides otherwise (`GET /metrics`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import numpy as np
 
 from ml_lifecycle.deployment import DeployedModel
 from ml_lifecycle.serving.request_log import RequestLog
@@ -30,7 +35,14 @@ def answered_by_canary(request_id: str, canary_share: float) -> bool:
     return int(request_id[:8], 16) < canary_share * 0x100000000
 
 
-Job = tuple[DeployedModel, str, list[dict[str, Any]]]
+@dataclass(frozen=True)
+class Job:
+    """One answered request to score with the other model."""
+
+    model: DeployedModel
+    request_id: str
+    records: list[dict[str, Any]]
+    answered: np.ndarray  # the 0/1 decisions the service answered with, one per record
 
 
 class BackgroundScorer:
@@ -50,13 +62,15 @@ class BackgroundScorer:
         self._batch_rows = batch_rows
         self.skipped = 0
         self.failed = 0
+        self.compared = 0
+        self.disagreements = 0
         self._thread = threading.Thread(target=self._run, name="background-scorer", daemon=True)
         self._thread.start()
 
-    def submit(self, model: DeployedModel, request_id: str, records: list[dict[str, Any]]) -> None:
-        """Queue a request for scoring; skip it (and count) when the queue is full."""
+    def submit(self, model: DeployedModel, request_id: str, records: list[dict[str, Any]], answered: np.ndarray) -> None:
+        """Queue a request and the decisions it was answered with for scoring; skip it (and count) when the queue is full."""
         try:
-            self._queue.put_nowait((model, request_id, records))
+            self._queue.put_nowait(Job(model, request_id, records, answered))
         except queue.Full:
             self.skipped += 1
 
@@ -75,7 +89,7 @@ class BackgroundScorer:
 
     def _gather(self, first: Job) -> tuple[list[Job], bool]:
         """Return `first` plus what arrives within the batch window, and whether a stop was seen."""
-        batch, rows = [first], len(first[2])
+        batch, rows = [first], len(first.records)
         deadline = time.monotonic() + self._batch_seconds
         while rows < self._batch_rows:
             try:
@@ -86,22 +100,25 @@ class BackgroundScorer:
                 self._queue.task_done()
                 return batch, True
             batch.append(item)
-            rows += len(item[2])
+            rows += len(item.records)
         return batch, False
 
     def _score(self, jobs: list[Job]) -> None:
-        """Score one model's jobs in one call and log each request's scores."""
-        model = jobs[0][0]
-        records = [record for _, _, request_records in jobs for record in request_records]
+        """Score one model's jobs in one call, log each request's scores and count the rows decided otherwise."""
+        model = jobs[0].model
+        records = [record for job in jobs for record in job.records]
         started = time.perf_counter()
         probabilities, _ = model.score_records(records, self._spec)
         ms_per_row = (time.perf_counter() - started) * 1000 / len(records)
         scored_at, offset = datetime.now(UTC).isoformat(), 0
-        for _, request_id, request_records in jobs:
-            size = len(request_records)
-            self._log.record_shadow(request_id, scored_at, model.version, probabilities[offset : offset + size],
+        for job in jobs:
+            size = len(job.records)
+            self._log.record_shadow(job.request_id, scored_at, model.version, probabilities[offset : offset + size],
                                     model.threshold, ms_per_row * size)
             offset += size
+        answered = np.concatenate([job.answered for job in jobs])
+        self.compared += len(records)
+        self.disagreements += int(((probabilities >= model.threshold) != answered).sum())
 
     def _run(self) -> None:
         stopping = False
@@ -113,12 +130,12 @@ class BackgroundScorer:
             batch, stopping = self._gather(first)
             by_model: dict[int, list[Job]] = {}
             for job in batch:  # a reload may change the models between requests
-                by_model.setdefault(id(job[0]), []).append(job)
+                by_model.setdefault(id(job.model), []).append(job)
             for jobs in by_model.values():
                 try:
                     self._score(jobs)
                 except Exception:  # a failing challenger must never take the service down
                     self.failed += len(jobs)
-                    logger.exception("background scoring with %s failed", jobs[0][0].version)
+                    logger.exception("background scoring with %s failed", jobs[0].model.version)
             for _ in batch:
                 self._queue.task_done()

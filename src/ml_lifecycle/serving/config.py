@@ -27,8 +27,16 @@ class ChallengerConfig(StrictModel):
 
 
 class ServingConfig(StrictModel):
-    """Limits and the challenger of the prediction service."""
+    """Where the prediction service listens, its limits, its own metrics and the challenger."""
 
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address `python -m ml_lifecycle.serving` listens on; one that is not loopback needs a service token.",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="Port it listens on (--port and $PORT override it).")
+    metrics: bool = Field(
+        default=True, description="Count and time every request (GET /metrics) and log it in the request log's `requests` table."
+    )
     max_rows: int = Field(default=1000, gt=0, description="Rows per request; more is refused with 413.")
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="Request body size; more is refused with 413.")
     shadow_queue_size: int = Field(

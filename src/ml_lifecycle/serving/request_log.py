@@ -4,7 +4,8 @@ Table `predictions`: one row per scored input row — request id, time, the inpu
 model version (and role) that answered, probability, decision, unseen categories, latency,
 and the true label once `POST /feedback` brings it. Table `feedback`: every label sent, with when and
 by whom (append-only; a second, different label makes the row conflicting). Table `shadow_predictions`: the other
-model's score of the same row when a challenger runs (shadow, or the champion beside a canary).
+model's score of the same row when a challenger runs (shadow, or the champion beside a canary). Table `requests`: one
+row per HTTP request, whatever answered it — time, route, status, latency, rows answered and rows refused.
 WAL mode lets monitoring and retraining read the file while the service writes it.
 """
 
@@ -36,11 +37,17 @@ CREATE TABLE IF NOT EXISTS shadow_predictions (
     request_id TEXT NOT NULL, row INTEGER NOT NULL, model_version TEXT NOT NULL, probability REAL NOT NULL,
     decision INTEGER NOT NULL, threshold REAL NOT NULL, latency_ms REAL NOT NULL, scored_at TEXT NOT NULL,
     PRIMARY KEY (request_id, row, model_version));
+CREATE TABLE IF NOT EXISTS requests (
+    received_at TEXT NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL, latency_ms REAL NOT NULL,
+    rows INTEGER NOT NULL, rejected_rows INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS requests_received_at ON requests (received_at);
 """
 # Rows whose feedback disagrees: their label is unknown to every reader.
 CONFLICTS = "(SELECT request_id, row, COUNT(DISTINCT label) > 1 AS conflict FROM feedback GROUP BY request_id, row)"
 META_COLUMNS = ["request_id", "row", "received_at", "model_version", "role", "probability", "decision", "threshold",
-                "unseen_categories", "latency_ms", "label", "labelled_at", "label_conflict"]
+                "unseen_categories", "latency_ms", "label", "labelled_at", "label_conflict", "label_sender"]
+REQUEST_COLUMNS = ["received_at", "route", "status", "latency_ms", "rows", "rejected_rows"]
+TABLES = ("predictions", "requests")
 
 
 class UnknownRequestError(KeyError):
@@ -99,6 +106,13 @@ class RequestLog:
              for i, p in enumerate(probabilities)],
         )
 
+    def record_request(self, received_at: str, route: str, status: int, latency_ms: float, rows: int,
+                       rejected_rows: int) -> None:
+        """Append one HTTP request: one autocommitted INSERT, so logging every request stays cheap."""
+        with self._lock:
+            self._connection.execute("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?)",
+                                     (received_at, route, status, latency_ms, rows, rejected_rows))
+
     def add_feedback(self, request_id: str, labels: list[str], labelled_at: str, sender: str) -> int:
         """Record the true label of each row of a logged request, with who sent it; return how many rows now conflict.
 
@@ -137,14 +151,21 @@ class RequestLog:
         """Return the logged rows, oldest first: the inputs as sent (one column per field), then the answer and `label`."""
         logged = self._query(
             f"""
-            SELECT p.*, COALESCE(f.conflict, 0) AS label_conflict FROM predictions p
-            LEFT JOIN {CONFLICTS} f ON f.request_id = p.request_id AND f.row = p.row
+            SELECT p.*, COALESCE(f.conflict, 0) AS label_conflict,
+                   (SELECT sender FROM feedback s WHERE s.request_id = p.request_id AND s.row = p.row
+                    ORDER BY s.rowid LIMIT 1) AS label_sender
+            FROM predictions p LEFT JOIN {CONFLICTS} f ON f.request_id = p.request_id AND f.row = p.row
             WHERE p.received_at >= ? ORDER BY p.received_at, p.request_id, p.row
             """, (since or "",))
         logged["label_conflict"] = logged["label_conflict"].astype(bool)
         logged["label"] = logged["label"].where(~logged["label_conflict"])  # conflicting labels are unknown labels
+        logged["label_sender"] = logged["label_sender"].where(logged["label"].notna())
         inputs = pd.DataFrame([json.loads(text) for text in logged.pop("inputs")], index=logged.index)
         return pd.concat([inputs, logged[META_COLUMNS]], axis=1)
+
+    def requests_frame(self) -> pd.DataFrame:
+        """Return every logged HTTP request, oldest first."""
+        return self._query(f"SELECT {', '.join(REQUEST_COLUMNS)} FROM requests ORDER BY received_at")
 
     def paired_scores(self, challenger: str) -> pd.DataFrame:
         """Return every logged row scored by both the challenger and another model, with the label when known."""
@@ -187,10 +208,17 @@ def compare_models(paired: pd.DataFrame, positive_label: str) -> dict[str, Any]:
 
 
 class RequestLogDataset(AbstractDataset[None, pd.DataFrame]):
-    """Kedro view of the request log (read-only): one row per logged input row; `label` is null until fed back."""
+    """Kedro view of the request log (read-only).
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+    `table: predictions` (the default): one row per logged input row; `label` is null until fed
+    back. `table: requests`: one row per HTTP request (REQUEST_COLUMNS).
+    """
+
+    def __init__(self, filepath: str, table: str = "predictions", metadata: dict[str, Any] | None = None) -> None:
+        if table not in TABLES:
+            raise DatasetError(f"{filepath}: table {table!r} is not a request-log view; known: {list(TABLES)}")
         self._filepath = Path(filepath)
+        self._table = table
         self.metadata = metadata
 
     @property
@@ -199,17 +227,17 @@ class RequestLogDataset(AbstractDataset[None, pd.DataFrame]):
         return self._filepath
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+        return {"filepath": str(self._filepath), "table": self._table}
 
     def _exists(self) -> bool:
         return self._filepath.exists()
 
     def _load(self) -> pd.DataFrame:
         if not self._filepath.exists():
-            return pd.DataFrame(columns=META_COLUMNS)
+            return pd.DataFrame(columns=META_COLUMNS if self._table == "predictions" else REQUEST_COLUMNS)
         log = RequestLog(self._filepath)
         try:
-            return log.frame()
+            return log.frame() if self._table == "predictions" else log.requests_frame()
         finally:
             log.close()
 

@@ -102,3 +102,10 @@ def error_location(location: tuple[Any, ...]) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "body"
+
+
+def rows_refused(errors: list[dict[str, Any]]) -> int:
+    """Return how many rows of a POST /predict body its validation errors name: distinct row indices, at least 1."""
+    named = {loc[2] for loc in (tuple(e["loc"]) for e in errors)
+             if len(loc) > 2 and loc[1] == MANY_ROWS and isinstance(loc[2], int)}
+    return max(1, len(named))  # one row object, a malformed body or an empty list: the request is refused as one

@@ -64,7 +64,7 @@ def test_the_released_bundle_is_registered_and_decided_by_the_gate_with_its_thre
     manifest = loaded.manifest
     assert manifest.stage == "released" and manifest.threshold == choice.threshold == loaded.bundle.threshold
     assert manifest.calibration == choice.calibration and manifest.problem == "adult"
-    assert set(manifest.metrics) >= {"roc_auc", "log_loss", "brier"} and manifest.metrics_source.startswith("frozen holdout")
+    assert set(manifest.metrics) >= {"roc_auc", "log_loss", "brier"} and manifest.metrics_source.startswith("the frozen holdout")
     proba = loaded.bundle.probabilities(test)
     np.testing.assert_array_equal(proba, catalog.load("released_model").predict_proba(test)[:, 1])
     assert catalog.load("gate_verdict") == promotion.verdict

@@ -58,9 +58,10 @@ def tiny_bundle(model: ScoringModel | None = None) -> ModelBundle:
                        abstain_band=ABSTAIN_BAND)
 
 
-def tiny_deployed(estimator: str = "sklearn.linear_model.LogisticRegression", model: ScoringModel | None = None) -> DeployedModel:
-    """The tiny champion, registered as v1 and promoted in a throwaway registry, deployed from its verified bundle."""
-    bundle = tiny_bundle(model or tiny_model(estimator))
+def tiny_deployed(estimator: str = "sklearn.linear_model.LogisticRegression", model: ScoringModel | None = None,
+                  bundle: ModelBundle | None = None) -> DeployedModel:
+    """The tiny champion (or `bundle`), registered as v1 and promoted in a throwaway registry, deployed from its verified bundle."""
+    bundle = bundle or tiny_bundle(model or tiny_model(estimator))
     with tempfile.TemporaryDirectory() as folder:
         registry = ModelRegistry(folder)
         registry.register(ReleaseCandidate(bundle=bundle, info=ReleaseInfo(

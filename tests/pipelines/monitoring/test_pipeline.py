@@ -36,18 +36,27 @@ def dropped_in_files(project: Path) -> dict[str, str]:
         "store_b_unlabelled": as_csv([record[:-1] for record in raw_lines(project, 200, 150)]),
         "store_c_missing_columns": as_csv([record[:2] + record[4:-1] for record in raw_lines(project, 400, 150)]),
         "store_d_bad_values": as_csv(unparseable),
+        "store_e_late_labels": as_csv([record[:-1] for record in raw_lines(project, 800, 150)]),
     }
+
+
+def late_label_file(project: Path) -> str:
+    """Labels of store_e's rows, keyed by batch and row, arriving a week after the file."""
+    labels = [record[-1].rstrip(".") for record in raw_lines(project, 800, 150)]
+    return "batch,row,income,labelled_at\n" + "".join(f"store_e_late_labels,{i},{label},2026-03-09\n"
+                                                       for i, label in enumerate(labels))
 
 
 @pytest.fixture(scope="module")
 def monitored(test_project: Path) -> Iterator[dict[str, Any]]:
     """One monitoring run in the session's project with four dropped-in files; the files are removed afterwards."""
-    production = test_project / "data/test/01_raw/production"
-    production.mkdir(parents=True, exist_ok=True)
+    production, labels = test_project / "data/test/01_raw/production", test_project / "data/test/01_raw/labels"
+    files = {production / f"{name}.csv": text for name, text in dropped_in_files(test_project).items()}
+    files[labels / "store_e.csv"] = late_label_file(test_project)
     written = []
     try:
-        for name, text in dropped_in_files(test_project).items():
-            path = production / f"{name}.csv"
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             written.append(path)
         run_kedro(test_project, ["monitoring"])
@@ -94,22 +103,38 @@ def test_the_roc_auc_limit_is_the_champions_held_out_figure_less_the_drop_and_th
 
 def test_every_batch_gets_an_estimated_performance_that_meets_the_realised_one_unless_the_concept_moved(monitored):
     estimates = project_catalog(monitored["project"]).load("performance_estimates").set_index("batch")
-    unlabelled = estimates.loc["week_08"]
+    unlabelled = estimates.loc["week_10"]
     assert unlabelled["estimated_roc_auc"] > 0.7 and pd.isna(unlabelled["realised_roc_auc"])
     clean = estimates.loc[["week_01", "week_02", "week_04"]]
     assert ((clean["estimated_accuracy"] - clean["realised_accuracy"]).abs() <= 0.05).all()
     assert ((clean["estimated_roc_auc"] - clean["realised_roc_auc"]).abs() <= 0.05).all()
-    concept = estimates.loc["week_10"]  # the labels changed, the probabilities did not: only labels show it
+    concept = estimates.loc["week_09"]  # the labels changed, the probabilities did not: only labels show it
     assert concept["realised_roc_auc"] < concept["estimated_roc_auc_low"]
 
 
-def test_a_batch_without_labels_still_gets_drift_and_quality_results(monitored):
+def test_a_batch_whose_labels_are_still_due_gets_drift_quality_and_estimated_results(monitored):
     summary = monitored["summary"]
-    unlabelled = summary.loc["week_08"]
-    assert not unlabelled["labelled"] and pd.isna(unlabelled["roc_auc"])
+    unlabelled = summary.loc["week_10"]  # the latest week: its labels come a week later (simulation.label_delay)
+    assert not unlabelled["labelled"] and pd.isna(unlabelled["roc_auc"]) and pd.isna(unlabelled["labelled_at"])
+    assert unlabelled["judged_on"] == "estimate" and unlabelled["estimated_performance"] == "pass"
     assert (unlabelled["drift"], unlabelled["data_quality"], unlabelled["performance"]) == ("pass", "pass", "not run")
     results = monitored["monitoring_test_results"]
-    assert "roc_auc" not in set(results.loc[results["batch"] == "week_08", "test"])
+    assert "roc_auc" not in set(results.loc[results["batch"] == "week_10", "test"])
+
+
+def test_every_batch_says_when_it_was_predicted_and_when_its_labels_came(monitored):
+    weeks = simulated(monitored["summary"])
+    predicted = pd.to_datetime(weeks["predicted_at"])
+    labelled = pd.to_datetime(weeks["labelled_at"])
+    assert ((labelled - predicted).dropna() == pd.Timedelta(days=7)).all() and labelled.notna().sum() == 9
+
+
+def test_labels_dropped_in_later_are_joined_and_the_batch_is_judged_on_them(monitored):
+    late = monitored["summary"].loc["store_e_late_labels"]
+    assert late["labelled"] and late["judged_on"] == "labels" and late["performance"] == "pass"
+    assert pd.Timestamp(late["labelled_at"]) == pd.Timestamp("2026-03-09") and late["labelled_rows"] == 150
+    arrivals = project_catalog(monitored["project"]).load("label_arrivals")
+    assert arrivals[["rows", "matched", "unmatched", "conflicting"]].iloc[0].tolist() == [150, 150, 0, 0]
 
 
 def test_dropped_in_files_are_picked_up_as_batches_named_after_the_file(monitored):
@@ -128,7 +153,7 @@ def test_a_broken_file_gets_its_own_error_entry_and_the_other_batches_go_on(moni
     assert "store_c_missing_columns.csv: expected 15 columns" in missing["reason"]
     bad = summary.loc["store_d_bad_values"]
     assert bad["alert"] and "age: 'forty' is not a number" in bad["reason"]
-    assert len(summary) == 14  # 10 simulated + 4 dropped in: nothing hidden
+    assert len(summary) == 15  # 10 simulated + 5 dropped in: nothing hidden
 
 
 def test_reports_exist_per_batch_for_people_and_machines(monitored):
@@ -144,14 +169,14 @@ def test_reports_exist_per_batch_for_people_and_machines(monitored):
 
 def test_per_slice_metrics_come_from_labelled_batches_only(monitored):
     slices = monitored["monitoring_slice_metrics"]
-    assert "week_08" not in set(slices["batch"]) and "store_b_unlabelled" not in set(slices["batch"])
+    assert "week_10" not in set(slices["batch"]) and "store_b_unlabelled" not in set(slices["batch"])
     compared = slices[slices["compared"]]
     assert compared["recall"].between(0, 1).all() and len(compared) > 0
 
 
 def test_the_run_recommends_retraining_because_of_the_concept_drift(monitored):
     advice = monitored["retrain_recommendation"]
-    assert advice["retrain"] and "week_10" in advice["reason"]
+    assert advice["retrain"] and "week_09" in advice["reason"]
 
 
 def test_scoring_cost_is_measured_per_batch(monitored):

@@ -33,6 +33,7 @@ def typed(n: int, seed: int) -> pd.DataFrame:
 def as_batch(rows_: pd.DataFrame, name: str, labelled: bool = True) -> pd.DataFrame:
     batch = rows_ if labelled else rows_.assign(income=pd.array([pd.NA] * len(rows_), dtype="Int8"))
     return batch.assign(batch=name, source="simulated", scenario="x", scenario_detail="", batch_time=pd.Timestamp("2026-01-05"),
+                        row_key=[f"{name}:{i}" for i in range(len(batch))], labelled_at=pd.NaT, label_source="simulation",
                         labelled=labelled)
 
 

@@ -16,7 +16,7 @@ from ml_lifecycle.estimators import build_model
 from ml_lifecycle.files import TypedJSONDataset
 from ml_lifecycle.gate import ReleaseConfig
 from ml_lifecycle.modeling_config import ModelingConfig
-from ml_lifecycle.pipelines.release import create_pipeline
+from ml_lifecycle.pipelines.release import calibration, create_pipeline
 from ml_lifecycle.registry import (
     ChampionBundleDataset,
     ModelRegistry,
@@ -39,9 +39,16 @@ def fit(spec: ProblemSpec, frame: pd.DataFrame, labels: pd.Series | None = None)
     return build_model(LOGISTIC, {}, "onehot_scaled", spec).fit(frame, frame["label"] if labels is None else labels)
 
 
-def release(registry: Path, fitted: BaseEstimator, spec: ProblemSpec, leak: bool = False) -> DataCatalog:
-    """Run the release steps for `fitted` into the registry at `registry`; return the catalog afterwards."""
+def splits(leak: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return the train, validation and frozen holdout rows every release here uses."""
     train, validation, holdout = (synthetic.rows(600, seed, leak=leak) for seed in (1, 2, 3))
+    return train, validation, holdout
+
+
+def release(registry: Path, fitted: BaseEstimator, spec: ProblemSpec, leak: bool = False,
+            modeling: ModelingConfig = MODELING) -> DataCatalog:
+    """Run the release steps for `fitted` into the registry at `registry`; return the catalog afterwards."""
+    train, validation, holdout = splits(leak)
     prior = build_model("sklearn.dummy.DummyClassifier", {"strategy": "prior"}, "none", spec).fit(train, train["label"])
     catalog = DataCatalog({
         "release_registration": RegistrationDataset(str(registry)),
@@ -51,12 +58,13 @@ def release(registry: Path, fitted: BaseEstimator, spec: ProblemSpec, leak: bool
     })
     inputs = {
         "fitted_model": fitted, "twin_rows": train, "recipe_rows": train, "validation_split": validation,
+        "monitoring_reference": validation,  # the validation rows, which have no missing values to fill
         "frozen_holdout": holdout, "missing_value_fills": rows.learn_missing_value_fills(train, spec),
         "champion_selection": synthetic.selection("logistic"),
         "tuning_results": {}, "baseline_models": {"prior": prior}, "data_fingerprint": "abc",
         "sanity_checks": pd.DataFrame({"model": ["logistic"], "sanity_passed": [True]}),
         "release_context": ReleaseContext(stage="released", reason="test"),
-        "params:problem": spec, "params:evaluation": EVALUATION, "params:modeling": MODELING,
+        "params:problem": spec, "params:evaluation": EVALUATION, "params:modeling": modeling,
         "params:deployment": InputLimits(), "params:release": ReleaseConfig(),
     }
     for name, value in inputs.items():
@@ -124,3 +132,29 @@ def test_an_incumbent_for_other_input_columns_cannot_be_beaten_and_the_detail_sa
     assert not beats.passed and beats.value is None
     assert "the incumbent v1 prepares other input columns" in beats.detail and "numeric_features" in beats.detail
     assert ModelRegistry(tmp_path / "registry").snapshot().champion == "v1"
+
+
+def test_a_champion_refitted_on_validation_ships_its_holdout_twins_calibrated_validation_probabilities(tmp_path):
+    spec = synthetic.spec()
+    train, validation, _ = splits()
+    release(tmp_path / "registry", fit(spec, pd.concat([train, validation], ignore_index=True)), spec)
+    bundle = ModelRegistry(tmp_path / "registry").load("v1").bundle
+    twin = fit(spec, train)
+    comparison = calibration.compare_calibrations(twin, validation, EVALUATION, spec)
+    _, calibrated_twin = calibration.calibrate_model(twin, twin, validation, comparison, spec)
+    stored = bundle.reference
+    assert stored.source.startswith("holdout twin") and len(stored.probabilities) == len(validation)
+    np.testing.assert_allclose(stored.probabilities, calibrated_twin.predict_proba(validation)[:, 1])
+    assert stored.misalignment(validation["label"]) == ""
+    # The refitted champion saw these rows: its own probabilities of them are not the reference.
+    assert not np.allclose(stored.probabilities, bundle.probabilities(validation))
+
+
+def test_a_champion_fitted_on_train_only_ships_its_own_validation_probabilities(tmp_path):
+    spec = synthetic.spec()
+    train, validation, _ = splits()
+    train_only = MODELING.model_copy(update={"champion": MODELING.champion.model_copy(update={"refit_on": "train"})})
+    release(tmp_path / "registry", fit(spec, train), spec, modeling=train_only)
+    bundle = ModelRegistry(tmp_path / "registry").load("v1").bundle
+    assert bundle.reference.source.startswith("champion itself")
+    np.testing.assert_allclose(bundle.reference.probabilities, bundle.probabilities(validation))

@@ -9,6 +9,7 @@ import pandas as pd
 from ml_lifecycle.pipelines.monitoring.columns import (
     BATCH,
     DETAIL,
+    LABEL_TIMES,
     LABELLED,
     SCENARIO,
     SOURCE,
@@ -41,7 +42,7 @@ def _batch_verdict(tests: pd.DataFrame) -> dict[str, Any]:
         return "pass" if of_kind["passed"].astype(bool).all() else "fail"
 
     return {"drift": outcome("drift"), "data_quality": outcome("quality"), "performance": outcome("performance"),
-            "estimated_performance": outcome("estimated_performance"),
+            "estimated_performance": outcome("estimated_performance"), "service": outcome("service"),
             "tests_failed": len(failed), "alert_level": level, "alert": level == "critical",
             "reason": _failure_text(failed) if len(failed) else "all tests pass"}
 
@@ -57,15 +58,21 @@ def combine_tests(*results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([r for r in results if len(r)], ignore_index=True) if any(len(r) for r in results) else results[0]
 
 
+SERVICE_FIGURES = ["requests", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "status_4xx", "status_5xx", "rejected_rows"]
+
+
 def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame, slice_tests: pd.DataFrame,
-                      batch_errors: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per batch: what it is, its drift, quality and performance results, its alert and the scoring cost."""
+                      batch_errors: pd.DataFrame, service_periods: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per batch: what it is, its drift, quality and performance results, its alert and the scoring cost;
+    a day of the request log also gets the service's figures of that day (requests, latency, errors, refusals)."""
     tests = pd.concat([test_results, slice_tests], ignore_index=True)
     summary = []
     for metrics in scoring_metrics.to_dict("records"):
         own = tests[tests[BATCH] == metrics[BATCH]]
         summary.append({
-            **{k: metrics[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "low_confidence_share")},
+            **{k: metrics[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", *LABEL_TIMES,
+                                       "low_confidence_share")},
+            "judged_on": "labels" if metrics[LABELLED] else ("estimate; labels partly in" if metrics["labelled_rows"] else "estimate"),
             "drift_share": _value(own, "drifted_columns_share"), "drift_share_limit": _value(own, "drifted_columns_share", "threshold"),
             "prediction_drift": _value(own, "prediction_drift"), "prediction_drift_limit": _value(own, "prediction_drift", "threshold"),
             "roc_auc": _value(own, "roc_auc"), "roc_auc_limit": _value(own, "roc_auc", "threshold"),
@@ -75,13 +82,19 @@ def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame,
         })
     for error in batch_errors.to_dict("records"):
         summary.append({**{k: error[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL)}, "drift": "not run",
-                        "data_quality": "error", "performance": "not run", "estimated_performance": "not run", "alert_level": "critical", "alert": True,
+                        "data_quality": "error", "performance": "not run", "estimated_performance": "not run",
+                        "service": "not run", "alert_level": "critical", "alert": True,
                         "reason": f"batch rejected: {error['reason']}"})
-    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "low_confidence_share", "drift_share",
+    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", *LABEL_TIMES, "judged_on",
+               "low_confidence_share", "drift_share",
                "drift_share_limit", "prediction_drift", "prediction_drift_limit", "roc_auc", "roc_auc_limit", "estimated_roc_auc",
                "estimated_roc_auc_limit", "drift", "data_quality", "performance", "estimated_performance", "tests_failed",
-               "alert_level", "alert", "reason", "scoring_seconds", "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
-    return pd.DataFrame(summary, columns=columns).astype({"rows": "Int64", "tests_failed": "Int64", LABELLED: "boolean"})
+               "service", "alert_level", "alert", "reason", "scoring_seconds", "latency_ms_per_row", "rows_per_second",
+               "peak_memory_mb"]
+    figures = service_periods.set_index(BATCH)[SERVICE_FIGURES]
+    summary_frame = pd.DataFrame(summary, columns=columns).join(figures, on=BATCH)
+    return summary_frame.astype({"rows": "Int64", "labelled_rows": "Int64", "tests_failed": "Int64",
+                                                          LABELLED: "boolean"})
 
 
 def recommend_retraining(summary: pd.DataFrame, test_results: pd.DataFrame, slice_tests: pd.DataFrame,

@@ -37,7 +37,9 @@ from ml_lifecycle.pipelines.monitoring.columns import (
     BATCH_COLUMNS,
     BATCH_TIME,
     DETAIL,
+    LABEL_TIMES,
     LABELLED,
+    LABELLED_AT,
     SCENARIO,
     SOURCE,
     TEST_COLUMNS,
@@ -60,8 +62,20 @@ def _scored(typed: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec) -> 
 
 
 def score_reference(reference: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec) -> pd.DataFrame:
-    """Return the reference rows scored by the champion, so prediction drift compares like with like."""
-    return _scored(reference, champion, spec)
+    """Return the reference rows with out-of-sample probabilities and their decisions at the deployed threshold.
+
+    A champion refitted on the validation split is sharper on those rows than it can be on production
+    rows, so prediction drift takes the bundle's predictions of a model that never saw them.
+    """
+    proba = champion.reference_probabilities(reference, spec)
+    return reference.assign(**{PROBABILITY: proba, PREDICTION: (proba >= champion.threshold).astype(int)})
+
+
+def _label_times(batch: pd.DataFrame, spec: ProblemSpec) -> dict[str, Any]:
+    """Return what was known when: the batch's time, how many of its rows have their label, and when the last one came."""
+    labelled = batch[spec.target_column].notna()
+    return {"predicted_at": batch[BATCH_TIME].iloc[0], "labelled_rows": int(labelled.sum()),
+            "labelled_at": batch.loc[labelled, LABELLED_AT].max() if labelled.any() else pd.NaT}
 
 
 def score_production_batches(batches: pd.DataFrame, champion: DeployedModel, spec: ProblemSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -79,10 +93,11 @@ def score_production_batches(batches: pd.DataFrame, champion: DeployedModel, spe
         info = batch[[SOURCE, SCENARIO, DETAIL, LABELLED]].iloc[0].to_dict()
         low_confidence = float(champion.low_confidence(scored[-1][PROBABILITY]).mean())
         metrics.append({BATCH: name, **info, "rows": len(batch), "model_version": champion.version,
-                        "low_confidence_share": low_confidence,
+                        **_label_times(batch, spec), "low_confidence_share": low_confidence,
                         "scoring_seconds": seconds, "latency_ms_per_row": 1000 * seconds / len(batch),
                         "rows_per_second": len(batch) / seconds, "peak_memory_mb": peak / 2**20})
-    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", "low_confidence_share", "scoring_seconds",
+    columns = [BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", *LABEL_TIMES, "low_confidence_share",
+               "scoring_seconds",
                "latency_ms_per_row", "rows_per_second", "peak_memory_mb"]
     scored_batches = pd.concat(scored, ignore_index=True) if scored else batches.assign(**{PROBABILITY: [], PREDICTION: []})
     return scored_batches, pd.DataFrame(metrics, columns=columns)

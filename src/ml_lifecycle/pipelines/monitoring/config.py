@@ -20,11 +20,11 @@ class Clean(StrictModel):
     """Rows as they come."""
 
     kind: Literal["clean"]
-    labelled: bool = Field(default=True, description="False: labels have not arrived yet.")
+    labelled: bool = Field(default=True, description="False: its labels never arrive.")
 
     def describe(self) -> str:
         """Return what the scenario does, for people."""
-        return "rows as they come" + ("" if self.labelled else ", labels not arrived yet")
+        return "rows as they come" + ("" if self.labelled else ", labels never arrive")
 
 
 class CovariateShift(StrictModel):
@@ -117,6 +117,10 @@ class SimulationConfig(StrictModel):
     batch_prefix: str = Field(default="week", pattern=r"^[A-Za-z0-9_-]+$")
     start: dt.date = Field(default=dt.date(2026, 1, 5), description="Date of the first batch.")
     period_days: int = Field(default=7, gt=0, description="Days between batches.")
+    label_delay: int = Field(default=1, ge=0, description="Periods after its batch a batch's labels arrive.")
+    as_of: dt.date | None = Field(
+        default=None, description="The simulated today: labels due later have not arrived. null: the last batch's date."
+    )
     scenarios: list[Scenario] | None = Field(
         default=None, description="One batch each, in order; null: generated from the spec and the held-out rows."
     )
@@ -223,6 +227,14 @@ class SliceGapTest(MaxTest):
     min_positives: int = Field(default=20, gt=0, description="Slice values with fewer are not compared.")
 
 
+class ServiceTests(StrictModel):
+    """The tests every day of the prediction service's traffic gets (from its request log)."""
+
+    p99_latency_ms: MaxTest = Field(default=MaxTest(max=250, severity="warning"),
+                                    description="99th percentile of POST /predict latency (arrival to answer), milliseconds.")
+    error_rate: MaxTest = Field(default=MaxTest(max=0.01), description="Share of all requests answered with a 5xx status.")
+
+
 class MonitoringTests(StrictModel):
     """The explicit tests every batch gets (Evidently's automatic tests are off)."""
 
@@ -241,6 +253,26 @@ class EstimationConfig(StrictModel):
 
     draws: int = Field(default=200, ge=20, description="Label draws from the probabilities for the sampling band.")
     alert: bool = Field(default=True, description="Alert when the estimated ROC AUC falls below the tests.roc_auc limit.")
+
+
+class LabelsConfig(StrictModel):
+    """Labels that arrive after the predictions: files dropped into a folder, joined to the rows they label.
+
+    A label file is a CSV with a header: the target column, a key, and optionally `labelled_at`.
+    The key is `request_id` (and `row`, default 0) for the service's requests; for dropped-in
+    batches it is `id_column` when the problem declares one, else `batch` and `row` (the
+    0-based data row of the batch file).
+    """
+
+    folder: str = Field(default="01_raw/labels", description="Drop-in folder of label files, for messages (the catalog reads it).")
+    id_column: str | None = Field(default=None, description="Column of dropped-in batch files that identifies a row.")
+
+
+class LoopConfig(StrictModel):
+    """The closed loop's monitoring side: when a shadow challenger is judged, and how long a new champion is watched."""
+
+    shadow_labelled_rows: int = Field(default=300, gt=0, description="Labelled rows after it entered shadow before it is judged.")
+    watch_batches: int = Field(default=2, gt=0, description="Batches after a promotion in which a performance alert rolls it back.")
 
 
 class RetrainPolicy(StrictModel):
@@ -262,6 +294,9 @@ class MonitoringConfig(StrictModel):
     data_summary: bool = Field(default=False, description="Add Evidently's DataSummaryPreset to each batch report (~2 s a batch).")
     retrain: RetrainPolicy = RetrainPolicy()
     estimation: EstimationConfig = EstimationConfig()
+    labels: LabelsConfig = LabelsConfig()
+    loop: LoopConfig = LoopConfig()
+    service: ServiceTests = ServiceTests()
 
     def problems_against(self, spec: ProblemSpec) -> list[str]:
         """Return every column or query the problem spec does not fit, as `key: why`."""
@@ -270,6 +305,9 @@ class MonitoringConfig(StrictModel):
             unknown = [c for c in getattr(self.drift, key) if c not in spec.features]
             if unknown:
                 problems.append(f"monitoring.drift.{key} names {unknown}, which are not features {spec.features}")
+        if self.labels.id_column in (*spec.features, spec.target_column):
+            problems.append(f"monitoring.labels.id_column {self.labels.id_column!r} is a feature or the target; "
+                            "name a column that only identifies rows")
         sliceable = spec.features + list(spec.banded_columns)
         unknown = [c for c in self.slice_columns(spec) if c not in sliceable]
         if unknown:

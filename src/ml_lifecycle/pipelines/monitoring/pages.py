@@ -42,8 +42,8 @@ def plot_monitoring_summary(summary: pd.DataFrame) -> go.Figure:
 def render_monitoring_overview(summary: pd.DataFrame, chart: go.Figure, recommendation: dict[str, Any],
                                drift_calibration: pd.DataFrame) -> str:
     """Return the monitoring overview page: recommendation, chart, one linked row per batch and the drift limits used."""
-    columns = [BATCH, SCENARIO, "rows", "low_confidence_share", "drift_share", "prediction_drift", "roc_auc", "estimated_roc_auc",
-               "data_quality", "alert_level", "reason"]
+    columns = [BATCH, SCENARIO, "rows", "predicted_at", "labelled_at", "judged_on", "low_confidence_share", "drift_share",
+               "prediction_drift", "roc_auc", "estimated_roc_auc", "data_quality", "alert_level", "reason"]
     return render("monitoring_overview.html.j2", recommendation=recommendation, columns=columns, batch_column=BATCH,
                   rows=summary.to_dict("records"), chart=Markup(chart.to_html(full_html=False, include_plotlyjs=True)),
                   calibration=html_table(drift_calibration, 4))

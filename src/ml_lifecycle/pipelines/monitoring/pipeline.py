@@ -1,4 +1,6 @@
-"""production batches + deployed champion (the deploy pipeline's, as batch inference and the service score) -> scores -> Evidently reports, explicit tests -> summary, alerts, retrain recommendation.
+"""production batches + late labels + deployed champion (the deploy pipeline's, as batch inference and the service score)
+-> scores -> Evidently reports, explicit tests, estimated performance, the service's own figures -> summary, alerts,
+retrain recommendation -> the closed loop: a shadow challenger judged, a new champion watched (loop.py).
 
 Batch sources: simulated scenarios cut from the held-out test split, files dropped into the production
 folder, and the prediction service's request log. A further source (standardised rows with the
@@ -12,8 +14,10 @@ from ml_lifecycle.pipelines.monitoring import (
     calibration,
     checks,
     estimation,
+    loop,
     pages,
     scenarios,
+    service,
     sources,
 )
 
@@ -26,13 +30,16 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(scenarios.simulate_production_batches, ["frozen_holdout", *CONFIG], "simulated_batches",
                  name="simulate_production_batches"),
-            Node(sources.read_dropped_in_batches, ["production_files", "params:monitoring.production_folder", "params:problem"],
+            Node(sources.read_dropped_in_batches,
+                 ["production_files", "params:monitoring.production_folder", "params:monitoring.labels", "params:problem"],
                  ["dropped_in_batches", "unreadable_production_files"], name="read_dropped_in_batches"),
             Node(sources.request_log_batches, ["request_log", "params:problem"], "request_log_batches", name="request_log_batches"),
+            Node(sources.read_label_files, ["label_files", "params:monitoring.labels", "params:problem"],
+                 ["late_labels", "unreadable_label_files"], name="read_label_files"),
             Node(sources.prepare_production_batches,
-                 ["unreadable_production_files", "params:problem", "simulated_batches", "dropped_in_batches",
-                  "request_log_batches"],
-                 ["production_batches", "rejected_batches"], name="prepare_production_batches"),
+                 ["unreadable_production_files", "late_labels", "unreadable_label_files", "params:problem", "simulated_batches",
+                  "dropped_in_batches", "request_log_batches"],
+                 ["production_batches", "rejected_batches", "label_arrivals"], name="prepare_production_batches"),
             Node(checks.score_reference, ["monitoring_reference", "deployed_champion", "params:problem"],
                  "scored_reference", name="score_reference"),
             Node(checks.score_production_batches, ["production_batches", "deployed_champion", "params:problem"],
@@ -49,9 +56,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "performance_estimates", name="estimate_performance"),
             Node(estimation.check_estimated_performance, ["performance_estimates", "deployed_champion", "params:monitoring"],
                  "estimated_performance_tests", name="check_estimated_performance"),
-            Node(alerts.combine_tests, ["slice_test_results", "estimated_performance_tests"], "extra_test_results",
-                 name="combine_extra_tests"),
-            Node(alerts.summarise_batches, ["scoring_metrics", "monitoring_test_results", "extra_test_results", "rejected_batches"],
+            Node(service.summarise_service, ["service_requests", "request_log", "deployed_champion", "params:monitoring"],
+                 ["service_periods", "service_test_results"], name="summarise_service"),
+            Node(alerts.combine_tests, ["slice_test_results", "estimated_performance_tests", "service_test_results"],
+                 "extra_test_results", name="combine_extra_tests"),
+            Node(alerts.summarise_batches, ["scoring_metrics", "monitoring_test_results", "extra_test_results", "rejected_batches",
+                                            "service_periods"],
                  "monitoring_summary", name="summarise_batches"),
             Node(pages.plot_monitoring_summary, "monitoring_summary", "monitoring_summary_chart",
                  name="plot_monitoring_summary"),
@@ -62,5 +72,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "monitoring_overview", name="render_monitoring_overview"),
             Node(pages.build_monitoring_index_section, ["monitoring_summary", "retrain_recommendation"],
                  "monitoring_index_section", name="build_monitoring_index_section"),
+            Node(loop.score_shadow, ["scored_batches", "shadow_bundle", "model_registry", "params:problem"], "shadow_scores",
+                 name="score_shadow"),
+            Node(loop.review_shadow, ["shadow_scores", "model_registry", "params:release", *CONFIG],
+                 ["shadow_review", "shadow_decisions"], name="review_shadow"),
+            Node(loop.watch_champion, ["monitoring_summary", "model_registry", "params:monitoring"],
+                 ["champion_watch", "watch_decisions"], name="watch_champion"),
+            Node(loop.combine_decisions, ["watch_decisions", "shadow_decisions"], "loop_decisions", name="combine_loop_decisions"),
+            Node(loop.build_loop_index_section, ["model_registry", "shadow_review", "champion_watch", "loop_decisions"],
+                 "loop_index_section", name="build_loop_index_section"),
         ]
     )

@@ -13,6 +13,9 @@ from ml_lifecycle.pipelines.monitoring.columns import (
     BATCH,
     BATCH_TIME,
     DETAIL,
+    LABEL_SOURCE,
+    LABELLED_AT,
+    ROW_KEY,
     SCENARIO,
     SOURCE,
     empty_source,
@@ -76,15 +79,23 @@ def apply_scenario(batch: pd.DataFrame, scenario: Any, spec: ProblemSpec, rng: n
     return changed
 
 
-def _as_source_rows(batch: pd.DataFrame, name: str, scenario: Any, when: dt.date, spec: ProblemSpec) -> pd.DataFrame:
-    """Return simulated typed rows as a batch source gives them: features, the raw label (if labelled), batch columns."""
+def _as_source_rows(batch: pd.DataFrame, name: str, scenario: Any, when: dt.date, labels_due: dt.date | None,
+                    spec: ProblemSpec) -> pd.DataFrame:
+    """Return simulated typed rows as a batch source gives them: features, the raw label once arrived, batch columns.
+
+    `labels_due` is when the labels arrive, None when they have not by the simulated today.
+    """
     target = spec.target_column
     source_rows = batch[spec.features].copy()
     labels = pd.Series(np.where(batch[target] == 1, spec.target.positive_label, spec.target.negative_label),
                        index=batch.index, dtype="str")
-    source_rows[target] = labels if scenario.labelled else pd.Series(pd.NA, index=batch.index, dtype="str")
+    arrived = scenario.labelled and labels_due is not None
+    source_rows[target] = labels if arrived else pd.Series(pd.NA, index=batch.index, dtype="str")
     source_rows[BATCH], source_rows[SOURCE], source_rows[SCENARIO] = name, "simulated", scenario.kind
     source_rows[DETAIL], source_rows[BATCH_TIME] = scenario.describe(), pd.Timestamp(when)
+    source_rows[ROW_KEY] = [f"{name}:{row}" for row in range(len(batch))]
+    source_rows[LABELLED_AT] = pd.Timestamp(labels_due) if arrived else pd.NaT
+    source_rows[LABEL_SOURCE] = "simulation" if arrived else pd.NA
     return source_rows
 
 
@@ -131,15 +142,16 @@ def generated_scenarios(pool: pd.DataFrame, spec: ProblemSpec) -> list[Scenario]
         declared.append({"kind": "unit_change", "column": numeric[0], "factor": 100})
     if categorical:
         declared.append({"kind": "unseen_category", "column": categorical[0], "value": "(never seen)", "share": 0.2})
-    declared.append({"kind": "clean", "labelled": False})
     declared.append({"kind": "prior_shift", "positive_share": 0.6 if positive_rate < 0.35 else round(positive_rate / 2, 2)})
     if numeric:
         declared.append({"kind": "concept_drift", "subgroup": _upper_part(pool[numeric[0]], numeric[0])})
+    declared.append(clean)  # the latest batch: with a label delay, its labels are still due
     return SimulationConfig(scenarios=declared).scenarios
 
 
 def simulate_production_batches(frozen_holdout: pd.DataFrame, config: MonitoringConfig, spec: ProblemSpec) -> pd.DataFrame:
-    """Return the demo's production batches: the held-out test rows cut into one batch per scenario (declared or generated)."""
+    """Return the demo's production batches up to the simulated today: the held-out test rows cut into one batch per
+    scenario (declared or generated), each labelled `label_delay` periods after it if that is not later than today."""
     simulation = config.simulation
     if not simulation.enabled:
         return empty_source(spec)
@@ -151,10 +163,16 @@ def simulate_production_batches(frozen_holdout: pd.DataFrame, config: Monitoring
     if not declared:
         return empty_source(spec)
     cuts = np.array_split(np.arange(len(pool)), len(declared))
+    period = dt.timedelta(days=simulation.period_days)
+    today = simulation.as_of or simulation.start + period * (len(declared) - 1)
     frames = []
     for index, (scenario, positions) in enumerate(zip(declared, cuts, strict=True)):
+        when = simulation.start + period * index
+        if when > today:
+            break  # not produced yet
         batch = apply_scenario(pool.iloc[positions].reset_index(drop=True), scenario, spec,
                                np.random.default_rng(spec.seed + index), f"monitoring.simulation.scenarios[{index}]")
-        when = simulation.start + dt.timedelta(days=simulation.period_days * index)
-        frames.append(_as_source_rows(batch, f"{simulation.batch_prefix}_{index + 1:02d}", scenario, when, spec))
-    return pd.concat(frames, ignore_index=True)
+        due = when + period * simulation.label_delay
+        frames.append(_as_source_rows(batch, f"{simulation.batch_prefix}_{index + 1:02d}", scenario, when,
+                                      due if due <= today else None, spec))
+    return pd.concat(frames, ignore_index=True) if frames else empty_source(spec)

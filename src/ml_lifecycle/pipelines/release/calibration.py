@@ -1,4 +1,5 @@
-"""Release steps 1-2: a train-only twin, calibration and threshold chosen on the validation split, and the bundle."""
+"""Release steps 1-2: a train-only twin, calibration and threshold chosen on the validation split, and the bundle
+(with the twin's out-of-sample probabilities of monitoring's reference rows)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from ml_lifecycle import rows
 from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
-from ml_lifecycle.bundle import ModelBundle, Recipe
+from ml_lifecycle.bundle import ModelBundle, Recipe, ReferencePredictions
 from ml_lifecycle.estimators import (
     CalibratedModel,
     ScoringModel,
@@ -110,9 +112,24 @@ def build_released_model(calibrated_model: BaseEstimator, threshold_choice: Thre
     return ScoringModel(model=calibrated_model, threshold=threshold_choice.threshold, description=description)
 
 
+def predict_reference(calibrated_twin: BaseEstimator, monitoring_reference: pd.DataFrame, recipe: Recipe,
+                      config: ModelingConfig, spec: ProblemSpec) -> ReferencePredictions:
+    """Return the calibrated twin's probabilities of monitoring's reference rows (the validation split), in order.
+
+    No twin is fitted on the validation split, so they are out of sample as production's are; the
+    champion, when refitted on that split, would be surer of those rows than it can be of new ones.
+    """
+    source = ("champion itself, fitted without the validation split (refit_on: train)" if config.champion.refit_on == "train"
+              else "holdout twin, fitted without the validation split the champion was refitted on")
+    model_rows = rows.apply_missing_value_fills(monitoring_reference, recipe.fills, spec)  # as the bundle prepares them
+    return ReferencePredictions.of(calibrated_twin.predict_proba(model_rows)[:, 1], monitoring_reference[spec.target_column],
+                                   source)
+
+
 def build_bundle(released_model: ScoringModel, threshold_choice: ThresholdChoice, recipe: Recipe,
-                 config: EvaluationConfig) -> ModelBundle:
-    """Return the self-contained bundle: the row-preparation recipe, the calibrated model, threshold and abstain band."""
+                 reference_predictions: ReferencePredictions, config: EvaluationConfig) -> ModelBundle:
+    """Return the self-contained bundle: recipe, calibrated model, threshold, abstain band and reference probabilities."""
     threshold, margin = threshold_choice.threshold, config.confidence.abstain_margin
     return ModelBundle(recipe=recipe, model=released_model,
-                       abstain_band=(round(max(threshold - margin, 0.0), 6), round(min(threshold + margin, 1.0), 6)))
+                       abstain_band=(round(max(threshold - margin, 0.0), 6), round(min(threshold + margin, 1.0), 6)),
+                       reference=reference_predictions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
@@ -59,9 +60,10 @@ def collect_evidence(leak_checks: pd.DataFrame, behavioural_checks: pd.DataFrame
 
 
 def judge_release(holdout_predictions: pd.DataFrame, evidence: ReleaseEvidence, incumbent: LoadedBundle | None,
-                  release: ReleaseConfig, config: EvaluationConfig, spec: ProblemSpec) -> GateVerdict:
+                  context: ReleaseContext, release: ReleaseConfig, config: EvaluationConfig, spec: ProblemSpec) -> GateVerdict:
     """Return the gate's verdict: every declared rule with its value, limit and whether it passed."""
     gate, y = release.gate, holdout_predictions[spec.target_column].to_numpy()
+    rows = context.details.get("judged_on", "the frozen holdout")
     candidate = holdout_predictions[probability_column(RELEASED)].to_numpy()
     if incumbent is not None and probability_column(INCUMBENT) not in holdout_predictions:
         comparison = incomparable_result("beats the incumbent", gate.beats_incumbent,
@@ -77,7 +79,7 @@ def judge_release(holdout_predictions: pd.DataFrame, evidence: ReleaseEvidence, 
             y, candidate, holdout_predictions[probability_column(name)].to_numpy(), gate.beats_incumbent, spec.seed)
             for name in references}
         comparison = comparison_result("beats the incumbent" if incumbent is not None else "beats every baseline (no incumbent)",
-                                       gate.beats_incumbent, gains)
+                                       gate.beats_incumbent, gains, rows)
     return GateVerdict(candidate=evidence.candidate,
                        incumbent=None if incumbent is None else incumbent.version, rules=[
         comparison,
@@ -86,7 +88,7 @@ def judge_release(holdout_predictions: pd.DataFrame, evidence: ReleaseEvidence, 
         limit_result("fairness gaps", gate.fairness_gaps, evidence.largest_fairness_gap, config.slices.max_fairness_gap,
                      "largest gap between groups of a protected attribute"),
         count_result("sanity check", gate.sanity_check, evidence.sanity_failures, "models that failed the small-batch check"),
-        calibration_result("calibration error", gate.calibration_error, y, candidate, config.calibration.bins, spec.seed),
+        calibration_result("calibration error", gate.calibration_error, y, candidate, config.calibration.bins, spec.seed, rows),
     ])
 
 
@@ -98,11 +100,19 @@ def build_release_candidate(bundle: ModelBundle, threshold_choice: ThresholdChoi
     return ReleaseCandidate(bundle=bundle, info=ReleaseInfo(
         problem=spec.name, model=bundle.model.description.split(";")[0], stage=context.stage,
         description=bundle.model.description, data_fingerprint=fingerprint, calibration=threshold_choice.calibration,
-        metrics={name: METRICS[name](y, proba) for name in ("roc_auc", "log_loss", "brier", "pr_auc")},
-        metrics_source=f"frozen holdout ({len(y)} rows)", details={"reason": context.reason, **context.details}))
+        metrics={name: value for name in ("roc_auc", "log_loss", "brier", "pr_auc")
+                 if np.isfinite(value := METRICS[name](y, proba))},  # ROC AUC is undefined on rows of one class
+        metrics_source=f"{context.details.get('judged_on', 'the frozen holdout')} ({len(y)} rows)",
+        details={"reason": context.reason, **context.details}))
 
 
 def decide_promotion(registration: Manifest, verdict: GateVerdict) -> PromotionDecision:
-    """Return the promotion record: promote the registered version when the gate passed, else record it as blocked."""
-    return PromotionDecision(version=registration.version, promote=verdict.passed, verdict=verdict,
+    """Return the release decision: blocked when the gate fails; else promoted, or for a retrained challenger, shadow.
+
+    A retrained challenger is judged on the frozen holdout, which the world may have left behind:
+    it runs in shadow until enough new labelled rows judge it against the champion (monitoring).
+    """
+    passed = "shadow" if registration.stage == "retrained" else "promoted"
+    return PromotionDecision(version=registration.version, event=passed if verdict.passed else "blocked", verdict=verdict,
+                             data_time=registration.details.get("data_time"),
                              reason=registration.details.get("reason", registration.description))

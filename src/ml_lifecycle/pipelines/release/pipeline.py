@@ -1,5 +1,5 @@
-"""fitted model + validation split -> twin, calibration, threshold -> bundle -> frozen-holdout checks -> gate verdict
--> registered -> promoted only when the gate passes.
+"""fitted model + validation split -> twin, calibration, threshold, the twin's probabilities of monitoring's reference
+(the validation rows) -> bundle -> frozen-holdout checks -> gate verdict -> registered -> promoted only when the gate passes.
 
 A template: `pipeline_registry` instantiates it under a namespace wherever a model is released
 (evaluation's champion, retraining's challenger), mapping its inputs and outputs by name.
@@ -31,7 +31,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                  name="build_released_model"),
             Node(build_recipe, ["recipe_rows", "missing_value_fills", "params:problem", "params:deployment"], "recipe",
                  name="build_recipe"),
-            Node(calibration.build_bundle, ["released_model", "threshold_choice", "recipe", "params:evaluation"],
+            Node(calibration.predict_reference, ["calibrated_twin", "monitoring_reference", "recipe", *MODELING],
+                 "reference_predictions", name="predict_reference"),
+            Node(calibration.build_bundle,
+                 ["released_model", "threshold_choice", "recipe", "reference_predictions", "params:evaluation"],
                  "released_bundle", name="build_bundle"),
             Node(checks.score_frozen_holdout, ["released_bundle", "incumbent_bundle", "baseline_models", "frozen_holdout",
                                               "params:problem"],
@@ -50,7 +53,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["leak_checks", "behavioural_checks", "fairness_gaps", "sanity_checks", "champion_selection"],
                  "release_evidence", name="collect_evidence"),
             Node(decision.judge_release,
-                 ["holdout_predictions", "release_evidence", "incumbent_bundle", "params:release", *EVALUATION],
+                 ["holdout_predictions", "release_evidence", "incumbent_bundle", "release_context", "params:release", *EVALUATION],
                  "gate_verdict", name="judge_release"),
             Node(decision.build_release_candidate,
                  ["released_bundle", "threshold_choice", "holdout_predictions", "release_context", "data_fingerprint",
