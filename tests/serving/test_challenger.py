@@ -186,6 +186,23 @@ def test_promoting_an_unknown_version_fails_naming_the_known_ones(deployed_proje
     assert "unknown model version 'v999'" in result.output
 
 
+def test_with_no_challenger_configured_the_registrys_shadow_challenger_is_scored_in_shadow(
+        service: httpx.Client, deployed_project: Path, challenger_version: str, new_rows: pd.DataFrame, spec: ProblemSpec):
+    registry = project_registry(deployed_project)
+    registry.record(challenger_version, "shadow", "test: a challenger the gate passed")
+    try:
+        assert service.post("/admin/reload").json()["challenger"] == challenger_version
+        answer = service.post("/predict", json=as_records(new_rows.iloc[:2], spec)).json()
+        assert answer["role"] == "champion"
+        service.post("/admin/drain")
+        shadow = logged(deployed_project, "SELECT model_version FROM shadow_predictions WHERE request_id = ?",
+                        (answer["request_id"],))
+        assert shadow == [(challenger_version,), (challenger_version,)]
+    finally:
+        registry.record(challenger_version, "retired", "test: end the shadow")
+    assert service.post("/admin/reload").json()["challenger"] is None
+
+
 def test_a_reload_that_cannot_deploy_is_refused_and_the_service_keeps_serving(
         service: httpx.Client, deployed_project: Path, new_rows: pd.DataFrame, spec: ProblemSpec):
     champion = service.get("/health").json()["champion"]

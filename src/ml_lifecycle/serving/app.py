@@ -40,7 +40,7 @@ from ml_lifecycle.serving.access import (
     project_credentials,
 )
 from ml_lifecycle.serving.challenger import BackgroundScorer, answered_by_canary
-from ml_lifecycle.serving.config import ServingConfig
+from ml_lifecycle.serving.config import ChallengerConfig, ServingConfig
 from ml_lifecycle.serving.metrics import (
     ROWS_ANSWERED,
     ROWS_REJECTED,
@@ -77,12 +77,19 @@ class Live:
 
 
 def load_live(context: KedroContext, spec: ProblemSpec) -> Live:
-    """Return the registry's champion and the configured challenger, each deployed from its verified bundle."""
+    """Return the registry's champion and the challenger, each deployed from its verified bundle.
+
+    The challenger is the configured one; with none configured, the registry's challenger in shadow
+    (retraining's, once the gate passed it) is scored in shadow, so its traffic is logged beside the champion's.
+    """
     config = ServingConfig.model_validate(context.params["serving"])
     registry: ModelRegistry = context.catalog["model_registry"].registry
     snapshot = registry.snapshot()
     if snapshot.champion is None:
         raise BundleError(f"{registry.history_path}: no champion yet; run `kedro run` (a release the gate passes is promoted)")
+    in_shadow = snapshot.shadow()
+    if config.challenger.version is None and in_shadow is not None:
+        config = config.model_copy(update={"challenger": ChallengerConfig(version=in_shadow.version, mode="shadow")})
     wanted = config.challenger.version
     if wanted is not None and wanted not in snapshot.versions:
         raise BundleError(f"serving.challenger.version {wanted!r} is not a registry version; known: {sorted(snapshot.versions)}")
