@@ -37,14 +37,14 @@ def dropped_in_files(project: Path) -> dict[str, str]:
         "store_c_missing_columns": as_csv([record[:2] + record[4:-1] for record in raw_lines(project, 400, 150)]),
         "store_d_bad_values": as_csv(unparseable),
         "store_e_late_labels": as_csv([record[:-1] for record in raw_lines(project, 800, 150)]),
+        "store_f_partly_labelled": as_csv([record[:-1] for record in raw_lines(project, 1000, 150)]),
     }
 
 
-def late_label_file(project: Path) -> str:
-    """Labels of store_e's rows, keyed by batch and row, arriving a week after the file."""
-    labels = [record[-1].rstrip(".") for record in raw_lines(project, 800, 150)]
-    return "batch,row,income,labelled_at\n" + "".join(f"store_e_late_labels,{i},{label},2026-03-09\n"
-                                                       for i, label in enumerate(labels))
+def late_label_file(project: Path, batch: str, start: int, count: int) -> str:
+    """Labels of the first `count` rows of a dropped-in batch (read from `start`), keyed by batch and row, a week later."""
+    labels = [record[-1].rstrip(".") for record in raw_lines(project, start, count)]
+    return "batch,row,income,labelled_at\n" + "".join(f"{batch},{i},{label},2026-03-09\n" for i, label in enumerate(labels))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,8 @@ def monitored(test_project: Path) -> Iterator[dict[str, Any]]:
     """One monitoring run in the session's project with four dropped-in files; the files are removed afterwards."""
     production, labels = test_project / "data/test/01_raw/production", test_project / "data/test/01_raw/labels"
     files = {production / f"{name}.csv": text for name, text in dropped_in_files(test_project).items()}
-    files[labels / "store_e.csv"] = late_label_file(test_project)
+    files[labels / "store_e.csv"] = late_label_file(test_project, "store_e_late_labels", 800, 150)
+    files[labels / "store_f.csv"] = late_label_file(test_project, "store_f_partly_labelled", 1000, 120)
     written = []
     try:
         for path, text in files.items():
@@ -133,8 +134,20 @@ def test_labels_dropped_in_later_are_joined_and_the_batch_is_judged_on_them(moni
     late = monitored["summary"].loc["store_e_late_labels"]
     assert late["labelled"] and late["judged_on"] == "labels" and late["performance"] == "pass"
     assert pd.Timestamp(late["labelled_at"]) == pd.Timestamp("2026-03-09") and late["labelled_rows"] == 150
-    arrivals = project_catalog(monitored["project"]).load("label_arrivals")
-    assert arrivals[["rows", "matched", "unmatched", "conflicting"]].iloc[0].tolist() == [150, 150, 0, 0]
+    arrivals = project_catalog(monitored["project"]).load("label_arrivals").set_index("label_file")
+    assert arrivals.loc["data/test/01_raw/labels/store_e.csv", ["rows", "matched", "unmatched", "conflicting"]].tolist() == [
+        150, 150, 0, 0]
+
+
+def test_a_partly_labelled_batch_is_judged_on_its_labelled_rows(monitored):
+    partly = monitored["summary"].loc["store_f_partly_labelled"]
+    assert not partly["labelled"] and partly["labelled_rows"] == 120
+    assert partly["judged_on"] == "labelled part and estimate" and partly["performance"] == "pass"
+    results = monitored["monitoring_test_results"]
+    estimates = project_catalog(monitored["project"]).load("performance_estimates").set_index("batch")
+    assert estimates.loc["store_f_partly_labelled", "realised_rows"] == 120
+    assert pd.notna(partly["roc_auc"]) and partly["roc_auc"] >= partly["roc_auc_limit"]
+    assert "roc_auc" not in set(results.loc[results["batch"] == "store_f_partly_labelled", "test"])  # no full-batch report test
 
 
 def test_dropped_in_files_are_picked_up_as_batches_named_after_the_file(monitored):
@@ -153,7 +166,7 @@ def test_a_broken_file_gets_its_own_error_entry_and_the_other_batches_go_on(moni
     assert "store_c_missing_columns.csv: expected 15 columns" in missing["reason"]
     bad = summary.loc["store_d_bad_values"]
     assert bad["alert"] and "age: 'forty' is not a number" in bad["reason"]
-    assert len(summary) == 15  # 10 simulated + 5 dropped in: nothing hidden
+    assert len(summary) == 16  # 10 simulated + 6 dropped in: nothing hidden
 
 
 def test_reports_exist_per_batch_for_people_and_machines(monitored):

@@ -47,6 +47,15 @@ def _batch_verdict(tests: pd.DataFrame) -> dict[str, Any]:
             "reason": _failure_text(failed) if len(failed) else "all tests pass"}
 
 
+def _judged_on(metrics: dict[str, Any], tests: pd.DataFrame) -> str:
+    """Return what a batch's performance was judged on: all its labels, its labelled part, or the estimate alone."""
+    if metrics[LABELLED]:
+        return "labels"
+    if (tests["test"] == "roc_auc").any():
+        return "labelled part and estimate"
+    return "estimate; labels partly in" if metrics["labelled_rows"] else "estimate"
+
+
 def _value(tests: pd.DataFrame, test: str, field: str = "value") -> float:
     """Return a batch-level test's measured value, or another field such as its threshold (NaN when the test did not run)."""
     found = tests.loc[tests["test"] == test, field]
@@ -72,7 +81,7 @@ def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame,
         summary.append({
             **{k: metrics[k] for k in (BATCH, SOURCE, SCENARIO, DETAIL, LABELLED, "rows", "model_version", *LABEL_TIMES,
                                        "low_confidence_share")},
-            "judged_on": "labels" if metrics[LABELLED] else ("estimate; labels partly in" if metrics["labelled_rows"] else "estimate"),
+            "judged_on": _judged_on(metrics, own),
             "drift_share": _value(own, "drifted_columns_share"), "drift_share_limit": _value(own, "drifted_columns_share", "threshold"),
             "prediction_drift": _value(own, "prediction_drift"), "prediction_drift_limit": _value(own, "prediction_drift", "threshold"),
             "roc_auc": _value(own, "roc_auc"), "roc_auc_limit": _value(own, "roc_auc", "threshold"),

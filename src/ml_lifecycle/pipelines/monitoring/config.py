@@ -253,6 +253,9 @@ class EstimationConfig(StrictModel):
 
     draws: int = Field(default=200, ge=20, description="Label draws from the probabilities for the sampling band.")
     alert: bool = Field(default=True, description="Alert when the estimated ROC AUC falls below the tests.roc_auc limit.")
+    min_labelled_rows: int = Field(
+        default=100, gt=1, description="A partly labelled batch with this many labelled rows (both classes) is also judged on them."
+    )
 
 
 class LabelsConfig(StrictModel):

@@ -13,7 +13,7 @@ from ml_lifecycle.performance_estimation import (
     realised_metrics,
     sampling_band,
 )
-from ml_lifecycle.pipelines.monitoring.columns import BATCH, LABELLED, TEST_COLUMNS
+from ml_lifecycle.pipelines.monitoring.columns import BATCH, TEST_COLUMNS
 from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig
 from ml_lifecycle.spec import ProblemSpec
 
@@ -22,7 +22,8 @@ BANDED = ("accuracy", "roc_auc")
 
 def estimate_performance(scored_batches: pd.DataFrame, scored_reference: pd.DataFrame, champion: DeployedModel,
                          config: MonitoringConfig, spec: ProblemSpec) -> pd.DataFrame:
-    """Return per batch the estimated metrics with their sampling band, a prior-adjusted estimate, and the realised ones once labelled."""
+    """Return per batch the estimated metrics with their sampling band, a prior-adjusted estimate, and the realised ones on
+    the labelled rows once all, or at least `estimation.min_labelled_rows` of both classes, are labelled."""
     target, threshold = spec.target_column, champion.threshold
     training_prior = float(scored_reference[target].mean())
     records = []
@@ -35,14 +36,18 @@ def estimate_performance(scored_batches: pd.DataFrame, scored_reference: pd.Data
         record |= {f"estimated_{m}": estimated[m] for m in ESTIMATED}
         record |= {f"estimated_{m}_{end}": band[m][i] for m in BANDED for i, end in enumerate(("low", "high"))}
         record |= {f"prior_adjusted_{m}": expected_metrics(adjusted, threshold)[m] for m in BANDED}
-        labelled = bool(batch[LABELLED].iloc[0]) and batch[target].notna().all()
-        realised = realised_metrics(batch[target].astype(int).to_numpy(), p, threshold) if labelled else {}
+        known = batch[target].notna().to_numpy()
+        judged = known.all() or (known.sum() >= config.estimation.min_labelled_rows and batch[target].nunique() == 2)
+        realised = realised_metrics(batch[target][known].astype(int).to_numpy(), p[known], threshold) if judged else {}
         record |= {f"realised_{m}": realised.get(m, float("nan")) for m in BANDED}
+        record["realised_rows"] = int(known.sum()) if judged else 0
+        record["realised_positive_share"] = float(batch[target][known].mean()) if judged else float("nan")
         records.append(record)
     return pd.DataFrame(records, columns=[BATCH, "rows", "estimated_prior", "training_prior",
                                           *[f"estimated_{m}" for m in ESTIMATED],
                                           *[f"estimated_{m}_{e}" for m in BANDED for e in ("low", "high")],
-                                          *[f"prior_adjusted_{m}" for m in BANDED], *[f"realised_{m}" for m in BANDED]])
+                                          *[f"prior_adjusted_{m}" for m in BANDED], *[f"realised_{m}" for m in BANDED],
+                                          "realised_rows", "realised_positive_share"])
 
 
 def check_estimated_performance(estimates: pd.DataFrame, champion: DeployedModel, config: MonitoringConfig) -> pd.DataFrame:
@@ -61,4 +66,24 @@ def check_estimated_performance(estimates: pd.DataFrame, champion: DeployedModel
                         "severity": test.severity,
                         "description": f"estimated ROC AUC {value:.3f} (band {row.estimated_roc_auc_low:.3f}-"
                                        f"{row.estimated_roc_auc_high:.3f}; min {limit:.3f})"})
+    return pd.DataFrame(results, columns=TEST_COLUMNS)
+
+
+def check_partly_labelled(estimates: pd.DataFrame, champion: DeployedModel, config: MonitoringConfig) -> pd.DataFrame:
+    """Return the ROC AUC test of each partly labelled batch, on its labelled rows (a fully labelled batch has it in its
+    Evidently report): the same limit, for the labelled rows' class counts."""
+    test = config.tests.roc_auc
+    partly = estimates[(estimates["realised_rows"] > 0) & (estimates["realised_rows"] < estimates["rows"])]
+    if not test.enabled or partly.empty:
+        return pd.DataFrame(columns=TEST_COLUMNS)
+    released = champion.manifest.metrics.get("roc_auc")
+    results = []
+    for row in partly.itertuples(index=False):
+        positives = round(row.realised_positive_share * row.realised_rows)
+        limit = test.limit(released, positives, row.realised_rows - positives)
+        results.append({BATCH: getattr(row, BATCH), "test": "roc_auc", "kind": "performance", "column": None,
+                        "value": row.realised_roc_auc, "threshold": limit, "passed": bool(row.realised_roc_auc >= limit),
+                        "severity": test.severity,
+                        "description": f"ROC AUC {row.realised_roc_auc:.3f} on the {row.realised_rows} labelled of "
+                                       f"{row.rows} rows (min {limit:.3f})"})
     return pd.DataFrame(results, columns=TEST_COLUMNS)
