@@ -56,18 +56,31 @@ class ExperimentLogDataset(LocalFileDataset):
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         run = record["run"] | {"run_id": run_id, "started_at": datetime.now(UTC).isoformat(), "git_commit": git_commit()}
         self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self._filepath)
+        # Autocommit mode, so the transaction is ours alone: sqlite3's implicit transactions and pandas' to_sql
+        # commit on their own terms, which once left half a run behind when a later insert failed.
+        connection = sqlite3.connect(self._filepath, isolation_level=None)
         try:
-            with connection:  # one transaction: all of this run's rows, or none
-                connection.executescript(SCHEMA)
-                pd.DataFrame([run]).to_sql("runs", connection, if_exists="append", index=False)
+            connection.executescript(SCHEMA)  # before BEGIN: executescript commits whatever is open
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                _insert(connection, "runs", pd.DataFrame([run]))
                 for table in TABLES:
                     frame = pd.DataFrame(record.get(table, []))
                     if not frame.empty:
-                        frame.insert(0, "run_id", run_id)
-                        frame.to_sql(table, connection, if_exists="append", index=False)
+                        _insert(connection, table, frame.assign(run_id=run_id))
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
         finally:
             connection.close()
+
+
+def _insert(connection: sqlite3.Connection, table: str, frame: pd.DataFrame) -> None:
+    """Insert a frame's rows into `table`, by column name, inside the caller's transaction."""
+    names = list(frame.columns)
+    rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+    connection.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", list(rows))
 
 
 def as_json(value: Any) -> str:
