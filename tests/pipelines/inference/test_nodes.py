@@ -92,8 +92,12 @@ def test_a_file_with_a_header_but_without_a_feature_column_names_the_file_and_th
         nodes.score_new_rows(csv_bytes(batch), deployed, headed, CONFIG)
 
 
-def test_a_batch_where_every_row_is_rejected_still_gives_an_empty_scored_table(deployed: DeployedModel, spec: ProblemSpec):
-    predictions, rejects, summary = nodes.score_new_rows(raw(["x", "40", "Private"]), deployed, spec, CONFIG)
+def test_a_batch_where_every_row_is_rejected_fails_unless_declared_acceptable(deployed: DeployedModel, spec: ProblemSpec):
+    with pytest.raises(DataValidationError, match=r"in/new\.csv: 1 of 1 rows rejected \(100%; inference.max_reject_share allows "
+                                                  r"50%\), e\.g\. age: 'x' is not a number \(1 rows\)"):
+        nodes.score_new_rows(raw(["x", "40", "Private"]), deployed, spec, CONFIG)
+    accepting = CONFIG.model_copy(update={"max_reject_share": 1.0})
+    predictions, rejects, summary = nodes.score_new_rows(raw(["x", "40", "Private"]), deployed, spec, accepting)
     assert predictions.empty and "probability" in predictions.columns
     assert len(rejects) == 1 and summary["positive_share"] is None
 

@@ -47,3 +47,16 @@ def test_a_failed_run_leaves_the_earlier_output_whole_and_no_partial_file(test_p
         run_kedro(test_project, ["inference"], runtime_params={"input_path": str(bad), "output_path": str(output_path)})
     assert output_path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "good.csv", "scored.csv", "scored.csv.rejects.csv"]
+
+
+def test_a_file_mostly_rejected_fails_the_run_with_the_counts_and_keeps_the_earlier_output(test_project: Path, tmp_path: Path):
+    output_path, good, bad = tmp_path / "scored.csv", tmp_path / "good.csv", tmp_path / "mostly_bad.csv"
+    shutil.copyfile(DEMO, good)
+    lines = DEMO.read_text().splitlines()[:10]
+    bad.write_text("".join(line.replace(line.split(",")[0], "-7", 1) + "\n" for line in lines[:6]) + "\n".join(lines[6:]) + "\n")
+    run_kedro(test_project, ["inference"], runtime_params={"input_path": str(good), "output_path": str(output_path)})
+    before = output_path.read_bytes()
+    with pytest.raises(DataValidationError, match=r"mostly_bad\.csv: 6 of 10 rows rejected \(60%; inference.max_reject_share "
+                                                  r"allows 50%\), e\.g\. age: -7\.0 is below the minimum 0 \(6 rows\)"):
+        run_kedro(test_project, ["inference"], runtime_params={"input_path": str(bad), "output_path": str(output_path)})
+    assert output_path.read_bytes() == before

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+from pydantic import Field
 
 from ml_lifecycle import rows
 from ml_lifecycle.deployment import DeployedModel, row_problems
@@ -22,10 +23,22 @@ class InferenceConfig(StrictModel):
     input_path: str
     output_path: str
     rejects_path: str
+    max_reject_share: float = Field(default=0.5, ge=0, le=1,
+                                    description="More of the rows rejected: the run fails and earlier outputs stay.")
 
 
 def _label(decisions: pd.Series, spec: ProblemSpec) -> pd.Series:
     return decisions.map({1: spec.target.positive_label, 0: spec.target.negative_label})
+
+
+def _refuse_mostly_rejected(reasons: pd.Series, rows_read: int, config: InferenceConfig) -> None:
+    """Raise with the counts and the commonest reasons when more than the declared share of the rows is rejected."""
+    share = len(reasons) / rows_read
+    if share > config.max_reject_share:
+        common = "; ".join(f"{reason} ({count} rows)" for reason, count in reasons.value_counts().head(3).items())
+        raise rows.DataValidationError(
+            f"{config.input_path}: {len(reasons)} of {rows_read} rows rejected ({share:.0%}; inference.max_reject_share "
+            f"allows {config.max_reject_share:.0%}), e.g. {common}; nothing was written, earlier outputs stay")
 
 
 def score_new_rows(inference_input: bytes, deployed: DeployedModel, spec: ProblemSpec, config: InferenceConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -37,6 +50,7 @@ def score_new_rows(inference_input: bytes, deployed: DeployedModel, spec: Proble
     typed = rows.cast_features(standardised, spec)
     problems = row_problems(standardised, typed, spec, deployed.limits)
     usable = problems == ""
+    _refuse_mostly_rejected(problems[~usable], len(raw), config)
     every_row_usable = bool(usable.all())  # the usual batch: no row to drop, so no copy of the table
     typed = typed if every_row_usable else typed[usable]
     model_rows = deployed.bundle.model_rows(typed, spec)
