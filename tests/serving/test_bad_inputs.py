@@ -110,3 +110,10 @@ def test_unknown_paths_and_methods_are_4xx(service: httpx.Client):
     assert service.get("/predict").status_code == 405
     assert service.get("/nowhere").status_code == 404
     assert service.post("/feedback", json={"request_id": "x"}).status_code == 422
+
+
+def test_an_error_repeats_at_most_the_start_of_a_huge_value_it_refuses(service: httpx.Client):
+    answer = service.post("/feedback", json={"request_id": "x", "labels": ["y" * 500_000, "maybe", "no", "perhaps"]})
+    assert answer.status_code == 422 and len(answer.content) < 1_000
+    detail = answer.json()["detail"]
+    assert detail.startswith(f"labels '{'y' * 40}... (500000 characters)', 'maybe', 'no' and 1 more are not among")

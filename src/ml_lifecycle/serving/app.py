@@ -56,6 +56,7 @@ from ml_lifecycle.serving.schema import (
     Feedback,
     PredictResponse,
     error_location,
+    excerpt,
     predict_request_model,
     row_model,
     rows_refused,
@@ -295,7 +296,8 @@ def add_scoring_routes(app: FastAPI, service: Service, PredictRequest: type[Base
         declared = {spec.target.normalise(label): label for label in (spec.target.positive_label, spec.target.negative_label)}
         unknown = [label for label in body.labels if spec.target.normalise(label) not in declared]
         if unknown:
-            raise HTTPException(422, f"labels {unknown} are not among the declared labels {sorted(declared.values())}")
+            shown = ", ".join(repr(excerpt(label)) for label in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+            raise HTTPException(422, f"labels {shown} are not among the declared labels {sorted(declared.values())}")
         sender = request.client.host if request.client else "unknown"
         try:
             conflicting = service.log.add_feedback(body.request_id, [declared[spec.target.normalise(label)] for label in body.labels],

@@ -91,6 +91,14 @@ class Feedback(BaseModel):
     labels: list[str] = Field(min_length=1, description="One raw label per row of the request, as the problem's target.positive_label or negative_label.")
 
 
+ECHO_LIMIT = 40  # characters of a client's value an error message repeats
+
+
+def excerpt(text: str, limit: int = ECHO_LIMIT) -> str:
+    """Return a client's value as an error may repeat it: whole when short, else its start and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def error_location(location: tuple[Any, ...]) -> str:
     """Return a validation error's location as the client wrote it: `age`, `rows[2].age`, `labels[0]`."""
     parts = list(location)
