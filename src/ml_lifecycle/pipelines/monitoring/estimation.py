@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 
 from ml_lifecycle.deployment import DeployedModel
@@ -14,7 +17,7 @@ from ml_lifecycle.performance_estimation import (
     sampling_band,
 )
 from ml_lifecycle.pipelines.monitoring.columns import BATCH, TEST_COLUMNS
-from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig
+from ml_lifecycle.pipelines.monitoring.config import MonitoringConfig, PerformanceTest
 from ml_lifecycle.spec import ProblemSpec
 
 BANDED = ("accuracy", "roc_auc")
@@ -50,22 +53,26 @@ def estimate_performance(scored_batches: pd.DataFrame, scored_reference: pd.Data
                                           "realised_rows", "realised_positive_share"])
 
 
+def _roc_auc_result(test: PerformanceTest, released: float | None, batch: str, name: str, kind: str, value: float, rows: int,
+                    positive_share: float, describe: Callable[[float], str]) -> dict[str, Any]:
+    """Return one ROC AUC test result: the `tests.roc_auc` limit for this many rows of this class balance."""
+    positives = round(positive_share * rows)
+    limit = test.limit(released, positives, rows - positives)
+    return {BATCH: batch, "test": name, "kind": kind, "column": None, "value": value, "threshold": limit,
+            "passed": bool(value >= limit), "severity": test.severity, "description": describe(limit)}
+
+
 def check_estimated_performance(estimates: pd.DataFrame, champion: DeployedModel, config: MonitoringConfig) -> pd.DataFrame:
     """Return the estimated-ROC-AUC test per batch: the same limit as the labelled test, with the estimated class counts."""
     test = config.tests.roc_auc
     if not (test.enabled and config.estimation.alert):
         return pd.DataFrame(columns=TEST_COLUMNS)
     released = champion.manifest.metrics.get("roc_auc")
-    results = []
-    for row in estimates.itertuples(index=False):
-        positives = round(row.estimated_prior * row.rows)
-        limit = test.limit(released, positives, row.rows - positives)
-        value = row.estimated_roc_auc
-        results.append({BATCH: getattr(row, BATCH), "test": "estimated_roc_auc", "kind": "estimated_performance",
-                        "column": None, "value": value, "threshold": limit, "passed": bool(value >= limit),
-                        "severity": test.severity,
-                        "description": f"estimated ROC AUC {value:.3f} (band {row.estimated_roc_auc_low:.3f}-"
-                                       f"{row.estimated_roc_auc_high:.3f}; min {limit:.3f})"})
+    results = [_roc_auc_result(test, released, getattr(row, BATCH), "estimated_roc_auc", "estimated_performance",
+                               row.estimated_roc_auc, row.rows, row.estimated_prior,
+                               lambda limit, r=row: f"estimated ROC AUC {r.estimated_roc_auc:.3f} (band {r.estimated_roc_auc_low:.3f}-"
+                                                    f"{r.estimated_roc_auc_high:.3f}; min {limit:.3f})")
+               for row in estimates.itertuples(index=False)]
     return pd.DataFrame(results, columns=TEST_COLUMNS)
 
 
@@ -77,13 +84,9 @@ def check_partly_labelled(estimates: pd.DataFrame, champion: DeployedModel, conf
     if not test.enabled or partly.empty:
         return pd.DataFrame(columns=TEST_COLUMNS)
     released = champion.manifest.metrics.get("roc_auc")
-    results = []
-    for row in partly.itertuples(index=False):
-        positives = round(row.realised_positive_share * row.realised_rows)
-        limit = test.limit(released, positives, row.realised_rows - positives)
-        results.append({BATCH: getattr(row, BATCH), "test": "roc_auc", "kind": "performance", "column": None,
-                        "value": row.realised_roc_auc, "threshold": limit, "passed": bool(row.realised_roc_auc >= limit),
-                        "severity": test.severity,
-                        "description": f"ROC AUC {row.realised_roc_auc:.3f} on the {row.realised_rows} labelled of "
-                                       f"{row.rows} rows (min {limit:.3f})"})
+    results = [_roc_auc_result(test, released, getattr(row, BATCH), "roc_auc", "performance", row.realised_roc_auc,
+                               row.realised_rows, row.realised_positive_share,
+                               lambda limit, r=row: f"ROC AUC {r.realised_roc_auc:.3f} on the {r.realised_rows} labelled of "
+                                                    f"{r.rows} rows (min {limit:.3f})")
+               for row in partly.itertuples(index=False)]
     return pd.DataFrame(results, columns=TEST_COLUMNS)
