@@ -322,23 +322,38 @@ class ScoreColumn(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
+def calibration_bound(rows: int) -> float:
+    """Return how near 0 or 1 a calibrator learned on `rows` rows may go: 1 / (rows + 2), Laplace's rule of succession.
+
+    Isotonic regression outputs exactly 0 or 1 at the ends of its range; no finite sample supports
+    that certainty, and one such wrong answer costs log loss without bound.
+    """
+    return 1.0 / (rows + 2)
+
+
 def score_calibrator(method: str) -> CalibratedClassifierCV:
     """Return an unfitted scikit-learn calibrator ('isotonic', 'sigmoid', 'temperature') of score columns."""
     return CalibratedClassifierCV(FrozenEstimator(ScoreColumn().fit(None, None)), method=method)
 
 
 class CalibratedModel(ClassifierMixin, BaseEstimator):
-    """A fitted model whose scores pass through a fitted `score_calibrator`.
+    """A fitted model whose scores pass through a fitted `score_calibrator`, kept `bound` away from 0 and 1.
 
     The calibrator may have been fitted on the held-out scores of a twin of the model (the same
     recipe fitted without the calibration rows), which is how a model refitted on every labelled
     row still gets an honest calibration.
     """
 
-    def __init__(self, model: Any = None, calibrator: CalibratedClassifierCV | None = None, method: str = "") -> None:
+    def __init__(self, model: Any = None, calibrator: CalibratedClassifierCV | None = None, method: str = "",
+                 bound: float = 0.0) -> None:
         self.model = model
         self.calibrator = calibrator
         self.method = method
+        self.bound = bound
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Load a model pickled before `bound` existed as unbounded, as it was released."""
+        super().__setstate__({"bound": 0.0, **state})
 
     @property
     def classes_(self) -> np.ndarray:
@@ -346,7 +361,9 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Return the calibrated [P(negative), P(positive)]."""
-        return self.calibrator.predict_proba(model_scores(self.model, X).reshape(-1, 1))
+        positive = self.calibrator.predict_proba(model_scores(self.model, X).reshape(-1, 1))[:, 1]
+        positive = np.clip(positive, self.bound, 1 - self.bound)
+        return np.column_stack([1 - positive, positive])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Return the decision at 0.5."""

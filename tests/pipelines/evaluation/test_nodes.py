@@ -11,11 +11,13 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
 from ml_lifecycle import model_checks as checks
+from ml_lifecycle.bundle import InputLimits, ModelBundle, build_recipe
 from ml_lifecycle.estimators import CalibratedModel, SoftVotingEnsemble, build_model
 from ml_lifecycle.evaluation_config import ThresholdConfig
 from ml_lifecycle.pipelines.evaluation import nodes
 from ml_lifecycle.pipelines.release import calibration as calibration_steps
 from ml_lifecycle.pipelines.release import checks as checks_steps
+from ml_lifecycle.registry import LoadedBundle
 from ml_lifecycle.spec import ProblemSpec
 
 from . import synthetic
@@ -102,11 +104,14 @@ def test_a_champion_refitted_on_validation_is_calibrated_by_what_its_train_only_
     table = calibration_steps.compare_calibrations(twin, validation, synthetic.evaluation_config(), COPIES_SPEC)
     method = checks.chosen_calibration(table)
     calibrated, calibrated_twin = calibration_steps.calibrate_model(champion, twin, validation, table, COPIES_SPEC)
-    # the calibrator is the one scikit-learn fits on the twin's validation scores, applied to the champion's scores
+    # the calibrator is the one scikit-learn fits on the twin's validation scores, applied to the champion's scores,
+    # kept 1 / (n + 2) away from 0 and 1 (n validation rows)
+    bound = 1 / (len(validation) + 2)
     reference = CalibratedClassifierCV(FrozenEstimator(twin), method=method).fit(validation, validation["label"])
-    assert np.allclose(calibrated_twin.predict_proba(test), reference.predict_proba(test))
+    assert np.allclose(calibrated_twin.predict_proba(test), np.clip(reference.predict_proba(test), bound, 1 - bound))
     expected = reference.calibrated_classifiers_[0].calibrators[0].predict(champion.predict_proba(test)[:, 1])
-    assert np.allclose(calibrated.predict_proba(test)[:, 1], expected)
+    assert np.allclose(calibrated.predict_proba(test)[:, 1], np.clip(expected, bound, 1 - bound))
+    assert calibrated.predict_proba(test)[:, 1].min() == pytest.approx(bound)  # isotonic alone says exactly 0 here
     assert log_loss(test["label"], calibrated.predict_proba(test)[:, 1]) < log_loss(test["label"], champion.predict_proba(test)[:, 1])
 
 
@@ -122,7 +127,9 @@ def test_cross_fitted_scores_are_those_of_the_calibrator_the_released_model_uses
         calibrator = CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid")
         calibrator.fit(validation.iloc[fit_rows], validation["label"].iloc[fit_rows])
         held_out[held_rows] = calibrator.predict_proba(validation.iloc[held_rows])[:, 1]
-    assert table.loc["sigmoid", "log_loss"] == pytest.approx(log_loss(validation["label"], held_out), rel=1e-9)
+    bound = 1 / (len(validation) + 2)  # as the released calibrator, learned on all of them, is bounded
+    assert table.loc["sigmoid", "log_loss"] == pytest.approx(log_loss(validation["label"], np.clip(held_out, bound, 1 - bound)),
+                                                             rel=1e-9)
 
 
 def test_calibration_is_kept_only_when_it_beats_none_by_the_declared_margin():
@@ -289,7 +296,7 @@ def test_directional_expectations_pass_when_the_model_follows_them_and_fail_when
     config = synthetic.evaluation_config(behaviour=synthetic.EVALUATION["behaviour"] | {"directional": [
         {"feature": "signal", "change": 1.0, "expect": "not_lower"},
         {"feature": "signal", "change": 1.0, "expect": "not_higher"}]})
-    checks = checks_steps.run_behavioural_tests(released(spec, train), synthetic.rows(400, 2), config, spec)
+    checks = checks_steps.run_behavioural_tests(released(spec, train), synthetic.rows(400, 2), None, config, spec)
     directional = checks[checks["kind"] == "directional"]
     assert directional["passed"].tolist() == [True, False]
     assert directional["value"].iloc[0] > 0.05  # the mean probability rises
@@ -301,7 +308,26 @@ def test_invariance_fails_when_the_protected_attribute_drives_the_decision():
     biased_train = fair_train.assign(label=(fair_train["group"] == "a").astype("int8"))
     test = synthetic.rows(400, 2)
     config = synthetic.evaluation_config()
-    fair = checks_steps.run_behavioural_tests(released(spec, fair_train), test, config, spec).set_index("kind")
-    biased = checks_steps.run_behavioural_tests(released(spec, biased_train), test, config, spec).set_index("kind")
+    fair = checks_steps.run_behavioural_tests(released(spec, fair_train), test, None, config, spec).set_index("kind")
+    biased = checks_steps.run_behavioural_tests(released(spec, biased_train), test, None, config, spec).set_index("kind")
     assert fair.loc["invariance", "passed"] and fair.loc["invariance", "value"] <= 0.05
     assert not biased.loc["invariance", "passed"] and biased.loc["invariance", "value"] > 0.9
+
+
+def serving(spec: ProblemSpec, train: pd.DataFrame) -> LoadedBundle:
+    """Return a model fitted on `train` as the registry would hand it over as the incumbent."""
+    bundle = ModelBundle(recipe=build_recipe(train, {}, spec, InputLimits()), model=released(spec, train))
+    return LoadedBundle(version="v1", bundle=bundle, manifest=None, promotion=None)
+
+
+def test_an_invariance_limit_is_the_incumbents_share_when_it_already_serves_more_than_the_declared_one():
+    spec, config, test = synthetic.spec(), synthetic.evaluation_config(), synthetic.rows(400, 2)
+    fair_train = synthetic.rows(800, 1)
+    biased_train = fair_train.assign(label=(fair_train["group"] == "a").astype("int8"))
+    inherited = checks_steps.run_behavioural_tests(released(spec, biased_train), test, serving(spec, biased_train), config,
+                                                   spec).set_index("kind")
+    worse = checks_steps.run_behavioural_tests(released(spec, biased_train), test, serving(spec, fair_train), config,
+                                               spec).set_index("kind")
+    assert inherited.loc["invariance", "passed"] and inherited.loc["invariance", "limit"] > 0.9
+    assert "incumbent v1" in inherited.loc["invariance", "detail"]
+    assert not worse.loc["invariance", "passed"] and worse.loc["invariance", "limit"] == 0.05

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -15,6 +16,7 @@ from ml_lifecycle.bundle import ModelBundle, Recipe, ReferencePredictions
 from ml_lifecycle.estimators import (
     CalibratedModel,
     ScoringModel,
+    calibration_bound,
     model_scores,
     score_calibrator,
 )
@@ -47,16 +49,19 @@ def compare_calibrations(holdout_twin: BaseEstimator, validation_split: pd.DataF
                          config: EvaluationConfig, spec: ProblemSpec) -> pd.DataFrame:
     """Return each calibration's cross-fitted validation log loss, Brier and ECE, and which one is kept.
 
-    Scored on the champion's twin that has not seen the validation split (see `fit_holdout_twin`).
+    Scored on the champion's twin that has not seen the validation split (see `fit_holdout_twin`), and
+    kept as far from 0 and 1 as the released calibrator will be (`calibration_bound`).
     """
     settings = config.calibration
     y = labels(validation_split, spec)
+    bound = calibration_bound(len(y))
     raw = holdout_twin.predict_proba(validation_split)[:, 1]
     scores = model_scores(holdout_twin, validation_split).reshape(-1, 1)
     folds = StratifiedKFold(settings.folds, shuffle=True, random_state=spec.seed)
     held_out = {"none": raw}
     for method in settings.methods:
-        held_out[method] = cross_val_predict(score_calibrator(method), scores, y, cv=folds, method="predict_proba")[:, 1]
+        fitted = cross_val_predict(score_calibrator(method), scores, y, cv=folds, method="predict_proba")[:, 1]
+        held_out[method] = np.clip(fitted, bound, 1 - bound)
     table = pd.DataFrame([
         {"method": method, "log_loss": METRICS["log_loss"](y, p), "brier": METRICS["brier"](y, p),
          "ece": expected_calibration_error(y, p, settings.bins)}
@@ -79,7 +84,8 @@ def calibrate_model(fitted_model: BaseEstimator, holdout_twin: BaseEstimator, va
         return fitted_model, holdout_twin
     calibrator = score_calibrator(method).fit(model_scores(holdout_twin, validation_split).reshape(-1, 1),
                                               labels(validation_split, spec))
-    return (CalibratedModel(fitted_model, calibrator, method), CalibratedModel(holdout_twin, calibrator, method))
+    bound = calibration_bound(len(validation_split))
+    return (CalibratedModel(fitted_model, calibrator, method, bound), CalibratedModel(holdout_twin, calibrator, method, bound))
 
 
 def choose_threshold(calibrated_holdout: BaseEstimator, validation_split: pd.DataFrame, calibration_comparison: pd.DataFrame,

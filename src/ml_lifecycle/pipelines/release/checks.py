@@ -112,12 +112,28 @@ def fairness_gaps(slice_metrics: pd.DataFrame, config: EvaluationConfig, spec: P
     return pd.DataFrame(records, columns=FAIRNESS_COLUMNS)
 
 
-def run_behavioural_tests(released_model: ScoringModel, test_split: pd.DataFrame, config: EvaluationConfig,
-                          spec: ProblemSpec) -> pd.DataFrame:
-    """Return the declared directional and invariance tests of the released model on (a sample of) test, passed or not."""
+def _changed_decision_shares(model: ScoringModel, rows: pd.DataFrame, attribute: str) -> dict[str, float]:
+    """Return, per observed value of `attribute`, the share of the other rows whose decision changes when set to it."""
+    decision = model.predict_proba(rows)[:, 1] >= model.threshold
+    shares = {}
+    for value in rows[attribute].dropna().unique():
+        others = rows[attribute] != value
+        flipped = rows[others].assign(**{attribute: value})
+        changed = (model.predict_proba(flipped)[:, 1] >= model.threshold) != decision[others.to_numpy()]
+        shares[str(value)] = float(changed.mean())
+    return shares
+
+
+def run_behavioural_tests(released_model: ScoringModel, test_split: pd.DataFrame, incumbent: LoadedBundle | None,
+                          config: EvaluationConfig, spec: ProblemSpec) -> pd.DataFrame:
+    """Return the declared directional and invariance tests of the released model on (a sample of) test, passed or not.
+
+    An invariance limit is the declared share or, when larger, the serving incumbent's own share on the
+    same rows: the gate blocks a release that makes decisions depend more on a protected attribute, not
+    one that inherits what is already served (the record says which limit applied).
+    """
     rows = test_split.sample(n=min(config.behaviour.rows, len(test_split)), random_state=spec.seed)
     proba = released_model.predict_proba(rows)[:, 1]
-    decision = proba >= released_model.threshold
     records = []
     for test in config.behaviour.directional:
         shifted = rows.copy()
@@ -132,19 +148,21 @@ def run_behavioural_tests(released_model: ScoringModel, test_split: pd.DataFrame
                         "kind": "directional", "subject": test.feature, "value": change, "limit": test.tolerance,
                         "passed": passed, "detail": f"mean {proba.mean():.4f} -> {after.mean():.4f}; "
                                                     f"{wrong_way.mean():.1%} of rows moved the other way"})
+    # The rows are prepared by the candidate's recipe; an incumbent with another schema is not comparable on them.
+    comparable = incumbent is not None and not incumbent.bundle.recipe.schema.differences(spec)
     for test in config.behaviour.invariance_tests(spec):
-        shares = {}
-        for value in rows[test.attribute].dropna().unique():
-            others = rows[test.attribute] != value
-            flipped = rows[others].assign(**{test.attribute: value})
-            changed = (released_model.predict_proba(flipped)[:, 1] >= released_model.threshold) != decision[others.to_numpy()]
-            shares[str(value)] = float(changed.mean())
+        shares = _changed_decision_shares(released_model, rows, test.attribute)
         worst = max(shares, key=shares.get)
+        limit, detail = test.max_changed_share, "changed share when set to: " + ", ".join(f"{v} {s:.1%}" for v, s in shares.items())
+        if comparable:
+            served = max(_changed_decision_shares(incumbent.bundle.model, rows, test.attribute).values(), default=0.0)
+            limit = max(limit, served)
+            detail += (f"; incumbent {incumbent.version} {served:.1%} on the same rows, so the limit is "
+                       f"{'its share' if served > test.max_changed_share else 'the declared one'}")
         records.append({"test": f"setting {test.attribute} to another value changes at most "
-                                f"{test.max_changed_share:.0%} of decisions",
+                                f"{test.max_changed_share:.0%} of decisions (or the incumbent's share)",
                         "kind": "invariance", "subject": test.attribute, "value": shares[worst],
-                        "limit": test.max_changed_share, "passed": shares[worst] <= test.max_changed_share,
-                        "detail": "changed share when set to: " + ", ".join(f"{v} {s:.1%}" for v, s in shares.items())})
+                        "limit": limit, "passed": shares[worst] <= limit, "detail": detail})
     return pd.DataFrame(records, columns=["test", "kind", "subject", "value", "limit", "passed", "detail"])
 
 

@@ -47,7 +47,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(checks.analyse_slices, ["holdout_rows", "holdout_predictions", *EVALUATION], "slice_metrics",
                  name="analyse_slices"),
             Node(checks.fairness_gaps, ["slice_metrics", *EVALUATION], "fairness_gaps", name="fairness_gaps"),
-            Node(checks.run_behavioural_tests, ["released_model", "holdout_rows", *EVALUATION], "behavioural_checks",
+            Node(checks.run_behavioural_tests, ["released_model", "holdout_rows", "incumbent_bundle", *EVALUATION], "behavioural_checks",
                  name="run_behavioural_tests"),
             Node(decision.collect_evidence,
                  ["leak_checks", "behavioural_checks", "fairness_gaps", "sanity_checks", "champion_selection"],
