@@ -14,10 +14,12 @@ from sklearn.metrics import (
 
 from ml_lifecycle.performance_estimation import (
     adjust_to_prior,
+    confusion_counts,
     expected_metrics,
     realised_metrics,
     sampling_band,
 )
+from ml_lifecycle.spec import DecisionValue
 
 THRESHOLD = 0.4
 
@@ -27,6 +29,18 @@ def calibrated_batch(rows: int, seed: int, a: float = 1.0, b: float = 3.0) -> tu
     rng = np.random.default_rng(seed)
     p = rng.beta(a, b, rows)
     return p, (rng.random(rows) < p).astype(int)
+
+
+def test_the_expected_value_of_a_calibrated_batch_meets_the_realised_one():
+    value = DecisionValue(currency="EUR", true_positive_value=40, false_positive_cost=10, false_negative_cost=5)
+    p, y = calibrated_batch(20_000, 3)
+    expected = value.per_1000(*confusion_counts(p, p, THRESHOLD))
+    realised = value.per_1000(*confusion_counts(p, y, THRESHOLD))
+    tp, fp, fn, tn = confusion_counts(p, y, THRESHOLD)
+    assert (tp, fp, fn, tn) == (((p >= THRESHOLD) & (y == 1)).sum(), ((p >= THRESHOLD) & (y == 0)).sum(),
+                                ((p < THRESHOLD) & (y == 1)).sum(), ((p < THRESHOLD) & (y == 0)).sum())
+    assert realised == pytest.approx(1000 * (40 * tp - 10 * fp - 5 * fn) / len(p))
+    assert abs(expected - realised) < 0.03 * abs(realised)
 
 
 def test_realised_metrics_are_scikit_learns():

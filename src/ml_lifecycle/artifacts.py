@@ -30,7 +30,7 @@ class ThresholdChoice(StrictModel):
     """A release's decision threshold, chosen on the validation split, and what it achieves there."""
 
     threshold: float
-    objective: Literal["max_fbeta", "min_expected_cost"]
+    objective: Literal["max_fbeta", "min_expected_cost", "max_expected_value"]
     beta: float
     costs: Costs
     calibration: str
@@ -38,3 +38,4 @@ class ThresholdChoice(StrictModel):
     validation_expected_cost: float
     validation_positive_rate: float
     cost_optimal_if_calibrated: float
+    validation_value_per_1000: float | None = None  # with problem.decision_value, in its currency

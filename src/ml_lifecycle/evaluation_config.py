@@ -25,7 +25,8 @@ class Costs(StrictModel):
 class ThresholdConfig(StrictModel):
     """How the decision threshold is chosen on the validation split."""
 
-    objective: Literal["max_fbeta", "min_expected_cost"] = "max_fbeta"
+    objective: Literal["max_fbeta", "min_expected_cost", "max_expected_value"] = Field(
+        default="max_fbeta", description="max_expected_value: the most money per decision (needs problem.decision_value).")
     beta: float = Field(default=1.0, gt=0, description="F-beta's beta: >1 favours recall, <1 precision.")
     costs: Costs = Costs()
     candidates: int = Field(default=99, ge=1, description="Evenly spaced thresholds strictly between 0 and 1.")
@@ -170,6 +171,9 @@ class EvaluationConfig(StrictModel):
                      if (error := spec.query_problem(query))]
         clashes = sorted(set(self.slices.tags) & set(known + [spec.target_column]))
         problems += [f"slices.tags.{name}: a tag may not reuse a column name" for name in clashes]
+        if self.threshold.objective == "max_expected_value" and spec.decision_value is None:
+            problems.append("threshold.objective: max_expected_value needs problem.decision_value (the value of each "
+                            "decision type in money)")
         problems += [f"behaviour.directional: {e.feature!r} is not a numeric feature" for e in self.behaviour.directional
                      if e.feature not in spec.numeric_features]
         problems += [f"behaviour.invariance: {e.attribute!r} is not a categorical feature (the model must read it)"

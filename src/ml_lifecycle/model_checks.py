@@ -15,11 +15,15 @@ from sklearn.metrics import roc_auc_score
 from ml_lifecycle.artifacts import ThresholdChoice
 from ml_lifecycle.evaluation_config import EvaluationConfig, ThresholdConfig
 from ml_lifecycle.metrics import METRICS, decision_curve, threshold_metrics
-from ml_lifecycle.spec import ProblemSpec
+from ml_lifecycle.spec import DecisionValue, ProblemSpec
 
 RELEASED = "released"
 UNCALIBRATED = "champion_uncalibrated"
 DECISION = "decision"
+VALUE = "value_per_1000"  # money per 1,000 decisions, in problem.decision_value's currency
+# Each threshold objective: the curve column it optimises and whether higher is better.
+OBJECTIVE_COLUMNS = {"max_fbeta": ("fbeta", True), "min_expected_cost": ("expected_cost", False),
+                     "max_expected_value": (VALUE, True)}
 SLICE_COLUMNS = ["slice_column", "slice_value", "rows", "share_of_data", "errors", "error_rate", "share_of_errors",
                  "gap_to_overall", "precision", "recall", "roc_auc", "selection_rate", "positive_rate",
                  "false_positive_rate", "too_small", "priority", "rank"]
@@ -34,16 +38,23 @@ def labels(rows: pd.DataFrame, spec: ProblemSpec) -> np.ndarray:
     return rows[spec.target_column].to_numpy(dtype=int)
 
 
-def threshold_curve(y_true: np.ndarray, proba: np.ndarray, settings: ThresholdConfig) -> pd.DataFrame:
-    """Return precision, recall, F-beta, positive rate and expected cost at every candidate threshold."""
-    curve = decision_curve(y_true, proba, settings.grid(), settings.beta, settings.costs.false_positive,
-                           settings.costs.false_negative)
-    return pd.DataFrame(curve)[["threshold", "precision", "recall", "fbeta", "positive_rate", "expected_cost"]]
+def threshold_curve(y_true: np.ndarray, proba: np.ndarray, settings: ThresholdConfig,
+                    value: DecisionValue | None = None) -> pd.DataFrame:
+    """Return precision, recall, F-beta, positive rate, expected cost and (with a decision value) the value per 1,000
+    decisions at every candidate threshold."""
+    curve = pd.DataFrame(decision_curve(y_true, proba, settings.grid(), settings.beta, settings.costs.false_positive,
+                                        settings.costs.false_negative))
+    columns = ["threshold", "precision", "recall", "fbeta", "positive_rate", "expected_cost"]
+    if value is not None:
+        curve[VALUE] = value.per_1000(curve["tp"], curve["fp"], curve["fn"], curve["tn"])
+        columns.append(VALUE)
+    return curve[columns]
 
 
 def best_threshold(curve: pd.DataFrame, settings: ThresholdConfig) -> float:
     """Return the curve's threshold that is best for the objective (the lowest one on ties)."""
-    best = curve["fbeta"].idxmax() if settings.objective == "max_fbeta" else curve["expected_cost"].idxmin()
+    column, highest = OBJECTIVE_COLUMNS[settings.objective]
+    best = curve[column].idxmax() if highest else curve[column].idxmin()
     return float(curve.loc[best, "threshold"])
 
 
@@ -51,6 +62,8 @@ def describe_objective(choice: ThresholdChoice) -> str:
     """Return the threshold objective in words, e.g. 'maximum F-beta (beta 1.0)'."""
     if choice.objective == "max_fbeta":
         return f"maximum F-beta (beta {choice.beta:g}) on the validation split"
+    if choice.objective == "max_expected_value":
+        return "maximum value per decision (problem.decision_value) on the validation split"
     costs = choice.costs
     return (f"minimum expected cost (false positive {costs.false_positive:g}, "
             f"false negative {costs.false_negative:g}) on the validation split")

@@ -25,15 +25,22 @@ import numpy as np
 ESTIMATED = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
 
+def confusion_counts(scores: np.ndarray, positive_weight: np.ndarray, threshold: float) -> tuple[float, float, float, float]:
+    """Return (TP, FP, FN, TN) at `threshold` when row i is positive with weight w_i: realised with w = the labels,
+    expected with w = calibrated probabilities."""
+    s, w = np.asarray(scores, dtype=float), np.asarray(positive_weight, dtype=float)
+    decision = s >= threshold
+    return (float(w[decision].sum()), float((1 - w[decision]).sum()), float(w[~decision].sum()),
+            float((1 - w[~decision]).sum()))
+
+
 def confusion_metrics(scores: np.ndarray, positive_weight: np.ndarray, threshold: float) -> dict[str, float]:
     """Return accuracy, precision, recall, F1 at `threshold` and ROC AUC when row i is positive with weight w_i.
 
     With w = the labels this is the realised performance; with w = calibrated probabilities, the expected one.
     """
     s, w = np.asarray(scores, dtype=float), np.asarray(positive_weight, dtype=float)
-    decision = s >= threshold
-    tp, fp = w[decision].sum(), (1 - w[decision]).sum()
-    fn, tn = w[~decision].sum(), (1 - w[~decision]).sum()
+    tp, fp, fn, tn = confusion_counts(s, w, threshold)
     precision = tp / (tp + fp) if tp + fp else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else float("nan")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -103,6 +103,22 @@ class BandedColumn(StrictModel):
         return self
 
 
+class DecisionValue(StrictModel):
+    """What each decision is worth in money (`problem.decision_value`): a right one's value, a wrong one's cost."""
+
+    currency: str = Field(min_length=1, description="Printed beside every value, e.g. EUR.")
+    true_positive_value: float = Field(ge=0, description="Gained by a positive decision on a positive row.")
+    true_negative_value: float = Field(default=0.0, ge=0, description="Gained by a negative decision on a negative row.")
+    false_positive_cost: float = Field(ge=0, description="Lost by a positive decision on a negative row.")
+    false_negative_cost: float = Field(ge=0, description="Lost by a negative decision on a positive row.")
+
+    def per_1000(self, tp: Any, fp: Any, fn: Any, tn: Any) -> Any:
+        """Return the value per 1,000 decisions of confusion counts: realised, expected, or one per threshold (arrays)."""
+        gained = tp * self.true_positive_value + tn * self.true_negative_value
+        lost = fp * self.false_positive_cost + fn * self.false_negative_cost
+        return 1000 * (gained - lost) / (tp + fp + fn + tn)
+
+
 class SplitPolicy(StrictModel):
     """How rows become train, validation and test."""
 
@@ -134,6 +150,7 @@ class ProblemSpec(StrictModel):
     banded_columns: dict[str, BandedColumn] = Field(default_factory=dict)
     slices: list[str] = Field(default_factory=list, description="Columns to slice metrics by.")
     split: SplitPolicy = SplitPolicy()
+    decision_value: DecisionValue | None = Field(default=None, description="null: no value in money is reported.")
 
     @field_validator("numeric_features", "categorical_features")
     @classmethod

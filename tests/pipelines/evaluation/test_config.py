@@ -15,7 +15,7 @@ from . import synthetic
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"threshold": {"objective": "max_accuracy"}}, r"threshold\.objective\n.*'max_fbeta' or 'min_expected_cost'"),
+        ({"threshold": {"objective": "max_accuracy"}}, r"threshold\.objective\n.*'max_fbeta', 'min_expected_cost' or 'max_expected_value'"),
         ({"threshold": {"costs": {"false_positive": -1}}}, r"threshold\.costs\.false_positive\n.*greater than or equal to 0"),
         ({"threshold": {"objective": "min_expected_cost", "costs": {"false_positive": 0, "false_negative": 0}}},
          "min_expected_cost needs a positive"),
@@ -44,6 +44,7 @@ def test_a_bad_setting_fails_naming_its_key(changes, message):
         ({"behaviour": {"invariance": [{"attribute": "signal", "max_changed_share": 0.1}]}},
          "behaviour.invariance: 'signal' is not a categorical feature"),
         ({"evidently_slice_columns": ["noise"]}, "evidently_slice_columns: 'noise' is not a slice column"),
+        ({"threshold": {"objective": "max_expected_value"}}, "threshold.objective: max_expected_value needs problem.decision_value"),
     ],
 )
 def test_a_setting_naming_a_column_the_spec_lacks_fails_the_cross_check(changes, message):

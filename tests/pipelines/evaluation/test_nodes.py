@@ -18,7 +18,7 @@ from ml_lifecycle.pipelines.evaluation import nodes
 from ml_lifecycle.pipelines.release import calibration as calibration_steps
 from ml_lifecycle.pipelines.release import checks as checks_steps
 from ml_lifecycle.registry import LoadedBundle
-from ml_lifecycle.spec import ProblemSpec
+from ml_lifecycle.spec import DecisionValue, ProblemSpec
 
 from . import synthetic
 
@@ -55,6 +55,17 @@ def test_max_fbeta_picks_the_best_f_score_and_min_expected_cost_the_cheapest_low
     assert checks.best_threshold(checks.threshold_curve(Y, P, fbeta), fbeta) == 0.25
     cost = ThresholdConfig(candidates=3, objective="min_expected_cost", costs={"false_positive": 5, "false_negative": 1})
     assert checks.best_threshold(checks.threshold_curve(Y, P, cost), cost) == 0.5  # tie with 0.75: the lower one
+
+
+def test_max_expected_value_picks_the_threshold_worth_the_most_money():
+    # At 0.25: tp 2, fp 1, fn 0, tn 1; at 0.5 and 0.75: tp 1, fp 0, fn 1, tn 2 (the curve test above).
+    cheap_false_alarms = DecisionValue(currency="EUR", true_positive_value=100, false_positive_cost=30, false_negative_cost=10)
+    settings = ThresholdConfig(candidates=3, objective="max_expected_value")
+    curve = checks.threshold_curve(Y, P, settings, cheap_false_alarms)
+    np.testing.assert_allclose(curve["value_per_1000"], [1000 * (200 - 30) / 4, 1000 * (100 - 10) / 4, 1000 * (100 - 10) / 4])
+    assert checks.best_threshold(curve, settings) == 0.25
+    costly_false_alarms = cheap_false_alarms.model_copy(update={"false_positive_cost": 300})
+    assert checks.best_threshold(checks.threshold_curve(Y, P, settings, costly_false_alarms), settings) == 0.5
 
 
 def test_a_large_beta_favours_recall_and_lowers_the_threshold():

@@ -91,6 +91,13 @@ def test_test_metrics_compare_the_released_model_with_every_baseline(evaluated_p
     assert metrics.loc["released", "log_loss"] < metrics.loc["majority_class", "log_loss"]
     for column in ["accuracy", "precision", "recall", "f1", "fbeta", "pr_auc", "brier", "ece", "tp", "fp", "tn", "fn"]:
         assert metrics[column].notna().all(), column
+    value = catalog.load("params:problem")["decision_value"]  # declared: every model's money per 1,000 decisions
+    released = metrics.loc["released"]
+    assert metrics.loc["released", "value_per_1000"] == pytest.approx(
+        1000 * (released["tp"] * value["true_positive_value"] - released["fp"] * value["false_positive_cost"]
+                - released["fn"] * value["false_negative_cost"]) / released[["tp", "fp", "tn", "fn"]].sum())
+    summary = catalog.load("evaluation_summary")
+    assert summary["value"]["others"].keys() == set(metrics.index) - {"released"}
 
 
 def test_slices_behaviour_and_leaks_are_reported_for_the_declared_settings(evaluated_project):

@@ -35,6 +35,7 @@ from .tiny_monitoring import (
 NO_ERRORS = pd.DataFrame(columns=columns.ERROR_COLUMNS)
 NO_ARRIVAL_ERRORS = pd.DataFrame(columns=sources.ARRIVAL_REPORT_COLUMNS)
 NO_SERVICE = pd.DataFrame(columns=PERIOD_COLUMNS)
+NO_ESTIMATES = pd.DataFrame(columns=["batch", "estimated_value_per_1000", "realised_value_per_1000"])
 LABELS = LabelsConfig(folder="labels")
 
 
@@ -314,7 +315,7 @@ def test_a_failed_critical_test_raises_the_alert_and_a_failed_warning_only_repor
     results = pd.DataFrame([result_row("ok", "roc_auc", "performance", True),
                             result_row("warned", "slice_recall_gap", "performance", False, "warning"),
                             result_row("bad", "missing_share", "quality", False)])
-    summary = alerts.summarise_batches(scoring("ok", "warned", "bad"), results, results.iloc[:0], NO_ERRORS, NO_SERVICE)
+    summary = alerts.summarise_batches(scoring("ok", "warned", "bad"), results, results.iloc[:0], NO_ERRORS, NO_SERVICE, NO_ESTIMATES)
     assert summary.set_index("batch")["alert_level"].to_dict() == {"ok": "ok", "warned": "warning", "bad": "critical"}
     assert summary["alert"].tolist() == [False, False, True]
     assert summary.set_index("batch").loc["bad", "data_quality"] == "fail"
@@ -325,14 +326,14 @@ def test_a_rejected_batch_is_a_critical_alert_with_its_reason():
     errors = pd.DataFrame([{"batch": "broken", "source": "dropped_in", "scenario": pd.NA, "scenario_detail": "x.csv",
                             "reason": "x.csv: no data"}])
     summary = alerts.summarise_batches(scoring("ok"), pd.DataFrame(columns=columns.TEST_COLUMNS),
-                                      pd.DataFrame(columns=columns.TEST_COLUMNS), errors, NO_SERVICE)
+                                      pd.DataFrame(columns=columns.TEST_COLUMNS), errors, NO_SERVICE, NO_ESTIMATES)
     broken = summary.set_index("batch").loc["broken"]
     assert broken["alert"] and broken["data_quality"] == "error" and broken["reason"] == "batch rejected: x.csv: no data"
 
 
 def test_degraded_performance_recommends_retraining_and_names_the_batch():
     results = pd.DataFrame([result_row("w1", "roc_auc", "performance", True), result_row("w2", "roc_auc", "performance", False)])
-    summary = alerts.summarise_batches(scoring("w1", "w2"), results, results.iloc[:0], NO_ERRORS, NO_SERVICE)
+    summary = alerts.summarise_batches(scoring("w1", "w2"), results, results.iloc[:0], NO_ERRORS, NO_SERVICE, NO_ESTIMATES)
     advice = alerts.recommend_retraining(summary, results, results.iloc[:0], tiny_config())
     assert advice["retrain"] and advice["action"] == "retrain"
     assert "w2" in advice["reason"] and "w1" not in advice["reason"]
@@ -341,7 +342,7 @@ def test_degraded_performance_recommends_retraining_and_names_the_batch():
 def test_broken_data_says_fix_the_feed_not_retrain():
     results = pd.DataFrame([result_row("w1", "out_of_range_share", "quality", False),
                             result_row("w1", "roc_auc", "performance", False)])
-    summary = alerts.summarise_batches(scoring("w1"), results, results.iloc[:0], NO_ERRORS, NO_SERVICE)
+    summary = alerts.summarise_batches(scoring("w1"), results, results.iloc[:0], NO_ERRORS, NO_SERVICE, NO_ESTIMATES)
     advice = alerts.recommend_retraining(summary, results, results.iloc[:0], tiny_config())
     assert not advice["retrain"] and advice["action"] == "fix the data feed"
 
@@ -350,14 +351,14 @@ def test_repeated_drift_recommends_retraining_a_single_drifted_batch_does_not():
     config = tiny_config(retrain={"drifted_batches": 2, "window": 3})
     for drifted, expected in ((["w3"], False), (["w2", "w3"], True)):
         results = pd.DataFrame([result_row(b, "drifted_columns_share", "drift", b not in drifted) for b in ("w1", "w2", "w3")])
-        summary = alerts.summarise_batches(scoring("w1", "w2", "w3"), results, results.iloc[:0], NO_ERRORS, NO_SERVICE)
+        summary = alerts.summarise_batches(scoring("w1", "w2", "w3"), results, results.iloc[:0], NO_ERRORS, NO_SERVICE, NO_ESTIMATES)
         assert alerts.recommend_retraining(summary, results, results.iloc[:0], config)["retrain"] is expected
 
 
 def test_the_index_section_links_the_overview_and_every_reported_batch():
     results = pd.DataFrame([result_row("w1", "roc_auc", "performance", True)])
     errors = pd.DataFrame([{"batch": "broken", "source": "dropped_in", "scenario": pd.NA, "scenario_detail": "x", "reason": "r"}])
-    summary = alerts.summarise_batches(scoring("w1"), results, results.iloc[:0], errors, NO_SERVICE)
+    summary = alerts.summarise_batches(scoring("w1"), results, results.iloc[:0], errors, NO_SERVICE, NO_ESTIMATES)
     section = pages.build_monitoring_index_section(summary, {"action": "no action", "reason": "fine", "notes": []})
     assert [link.href for link in section.links] == ["monitoring/overview.html", "monitoring/batches/w1.html"]
     assert section.headline == {"batches": 2, "alerts": 1, "recommendation": "no action"}
@@ -420,13 +421,22 @@ def test_an_unusable_label_file_is_reported_by_name_and_the_rest_go_on(content: 
     assert errors["label_file"].tolist() == ["labels/bad.csv"] and message in errors["error"].iloc[0]
 
 
+def test_a_batchs_value_is_realised_once_its_labels_are_in_and_estimated_before():
+    estimates = pd.DataFrame({"batch": ["labelled", "waiting"], "estimated_value_per_1000": [5.0, 6.0],
+                              "realised_value_per_1000": [7.0, np.nan]})
+    results = pd.DataFrame(columns=columns.TEST_COLUMNS)
+    summary = alerts.summarise_batches(scoring("labelled", "waiting"), results, results, NO_ERRORS, NO_SERVICE, estimates)
+    assert summary["value_per_1000"].tolist() == [7.0, 6.0]
+    assert summary["value_from"].tolist() == ["labels", "estimate"]
+
+
 def test_a_day_of_the_request_log_gets_the_services_figures_and_its_service_tests_in_the_summary():
     results = pd.DataFrame([result_row("requests_2026-03-01", "error_rate", "service", passed=False, value=0.2)])
     service = pd.DataFrame([{"batch": "requests_2026-03-01", "requests": 10, "predict_requests": 8, "latency_p50_ms": 1.0,
                              "latency_p95_ms": 2.0, "latency_p99_ms": 3.0, "status_4xx": 1, "status_5xx": 2,
                              "error_rate": 0.2, "rejected_rows": 4, "rows_scored": 7, "low_confidence_share": 0.1}])
     summary = alerts.summarise_batches(scoring("requests_2026-03-01", "week_01"), results, results.iloc[:0], NO_ERRORS,
-                                       service).set_index("batch")
+                                       service, NO_ESTIMATES).set_index("batch")
     day = summary.loc["requests_2026-03-01"]
     assert (day["requests"], day["latency_p99_ms"], day["status_5xx"], day["rejected_rows"]) == (10, 3.0, 2, 4)
     assert day["service"] == "fail" and day["alert"] and "error_rate=0.2" in day["reason"]

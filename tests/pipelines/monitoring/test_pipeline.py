@@ -121,6 +121,9 @@ def test_a_batch_whose_labels_are_still_due_gets_drift_quality_and_estimated_res
     assert (unlabelled["drift"], unlabelled["data_quality"], unlabelled["performance"]) == ("pass", "pass", "not run")
     results = monitored["monitoring_test_results"]
     assert "roc_auc" not in set(results.loc[results["batch"] == "week_10", "test"])
+    # The problem declares a decision value: realised on labelled weeks, estimated on the one still waiting.
+    assert unlabelled["value_from"] == "estimate" and pd.notna(unlabelled["value_per_1000"])
+    assert (simulated(summary).drop(index="week_10")["value_from"] == "labels").all()
 
 
 def test_every_batch_says_when_it_was_predicted_and_when_its_labels_came(monitored):

@@ -30,13 +30,14 @@ from ml_lifecycle.model_checks import (
     DECISION,
     RELEASED,
     UNCALIBRATED,
+    VALUE,
     best_threshold,
     labels,
     probability_column,
     threshold_curve,
 )
 from ml_lifecycle.registry import ReleaseContext
-from ml_lifecycle.spec import ProblemSpec
+from ml_lifecycle.spec import DecisionValue, ProblemSpec
 
 RANKING_METRICS = ["roc_auc", "pr_auc", "log_loss", "brier"]
 
@@ -50,15 +51,19 @@ def describe_release(champion_selection: ChampionSelection) -> ReleaseContext:
 
 
 def _model_row(name: str, role: str, y: np.ndarray, proba: np.ndarray, threshold: float,
-               config: EvaluationConfig) -> dict[str, Any]:
+               config: EvaluationConfig, value: DecisionValue | None) -> dict[str, Any]:
     settings = config.threshold
-    return {
+    decisions = threshold_metrics(y, proba, threshold, settings.beta)
+    row = {
         "model": name, "role": role, "threshold": threshold,
         **score_all(y, proba, RANKING_METRICS),
         "ece": expected_calibration_error(y, proba, config.calibration.bins),
-        **threshold_metrics(y, proba, threshold, settings.beta),
+        **decisions,
         "expected_cost": expected_cost(y, proba, threshold, settings.costs.false_positive, settings.costs.false_negative),
     }
+    if value is not None:
+        row[VALUE] = value.per_1000(decisions["tp"], decisions["fp"], decisions["fn"], decisions["tn"])
+    return row
 
 
 def score_test_split(released_model: ScoringModel, champion_model: BaseEstimator, holdout_twin: BaseEstimator,
@@ -78,12 +83,13 @@ def score_test_split(released_model: ScoringModel, champion_model: BaseEstimator
     released_proba = released_model.predict_proba(test_split)[:, 1]
     predictions = pd.DataFrame({spec.target_column: y_test, probability_column(RELEASED): released_proba,
                                 DECISION: (released_proba >= released_model.threshold).astype(int)}, index=test_split.index)
-    rows = [_model_row(RELEASED, RELEASED, y_test, released_proba, released_model.threshold, config)]
+    value = spec.decision_value
+    rows = [_model_row(RELEASED, RELEASED, y_test, released_proba, released_model.threshold, config, value)]
     for name, (role, model, validation_model) in others.items():
         validation_proba = validation_model.predict_proba(validation_split)[:, 1]
-        threshold = best_threshold(threshold_curve(y_val, validation_proba, config.threshold), config.threshold)
+        threshold = best_threshold(threshold_curve(y_val, validation_proba, config.threshold, value), config.threshold)
         predictions[probability_column(name)] = model.predict_proba(test_split)[:, 1]
-        rows.append(_model_row(name, role, y_test, predictions[probability_column(name)].to_numpy(), threshold, config))
+        rows.append(_model_row(name, role, y_test, predictions[probability_column(name)].to_numpy(), threshold, config, value))
     return pd.DataFrame(rows), predictions
 
 

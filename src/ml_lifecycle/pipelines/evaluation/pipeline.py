@@ -54,7 +54,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "release_findings", name="gather_findings"),
             Node(summary.summarise_evaluation,
                  ["evaluation_results", "release_findings", "threshold_choice", "champion_selection", "released_model",
-                  "release_promotion", "params:evaluation"],
+                  "release_promotion", "params:evaluation", "params:problem"],
                  "evaluation_summary", name="summarise_evaluation"),
             Node(pages.gather_charts,
                  ["roc_pr_curves_chart", "threshold_tradeoff_chart", "reliability_chart", "confidence_chart",

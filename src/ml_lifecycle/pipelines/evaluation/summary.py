@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+
 from ml_lifecycle.artifacts import ChampionSelection, ThresholdChoice
 from ml_lifecycle.estimators import ScoringModel
 from ml_lifecycle.evaluation_config import EvaluationConfig
-from ml_lifecycle.model_checks import RELEASED, describe_objective
+from ml_lifecycle.model_checks import RELEASED, VALUE, describe_objective
 from ml_lifecycle.pages import number
 from ml_lifecycle.pipelines.evaluation.evidently_reports import EVIDENTLY_TEST_HREF
 from ml_lifecycle.pipelines.evaluation.results import ReleaseFindings, TestResults
 from ml_lifecycle.registry import RegistryEvent
 from ml_lifecycle.report_index import IndexSection, Link
+from ml_lifecycle.spec import ProblemSpec
 
 REPORT_HREF = "evaluation/evaluation_report.html"
 MODEL_CARD_HREF = "evaluation/model_card.md"
@@ -22,7 +25,7 @@ DECISION_METRICS = ["accuracy", "precision", "recall", "f1", "fbeta"]
 
 def summarise_evaluation(results: TestResults, findings: ReleaseFindings, threshold_choice: ThresholdChoice,
                          champion_selection: ChampionSelection, released_model: ScoringModel, release_promotion: RegistryEvent,
-                         config: EvaluationConfig) -> dict[str, Any]:
+                         config: EvaluationConfig, spec: ProblemSpec) -> dict[str, Any]:
     """Return the evaluation's headline numbers and verdicts, and the release decision with the gate's verdict."""
     fairness, leak_checks, behavioural_checks = findings.fairness, findings.leaks, findings.behaviour
     by_model = results.metrics.set_index("model")
@@ -60,11 +63,20 @@ def summarise_evaluation(results: TestResults, findings: ReleaseFindings, thresh
         if len(behavioural_checks) else [],
         "confidence": results.confidence,
         "serving": results.serving_cost,
+        "value": _decision_value(by_model, spec),
         "release": {"version": release_promotion.version, "decision": release_promotion.event,
                     "gate": release_promotion.verdict.summary() if release_promotion.verdict else "not gated",
                     "rules": [r.model_dump() for r in release_promotion.verdict.rules] if release_promotion.verdict else []},
     }
 
+
+
+def _decision_value(by_model: pd.DataFrame, spec: ProblemSpec) -> dict[str, Any] | None:
+    """Return the value per 1,000 test decisions of the released model and of every other model, when one is declared."""
+    if spec.decision_value is None:
+        return None
+    return {"currency": spec.decision_value.currency, "released": float(by_model.loc[RELEASED, VALUE]),
+            "others": {name: float(v) for name, v in by_model[VALUE].drop(RELEASED).items()}}
 
 
 def finding_notes(summary: dict[str, Any]) -> list[str]:
@@ -98,7 +110,8 @@ def build_index_section(evaluation_summary: dict[str, Any]) -> IndexSection:
             f"test F-beta (beta {s['beta']:g})": number(s["test"]["fbeta"]),
             "calibration": s["calibration"],
             "largest fairness gap": "n/a" if gap is None else f"{gap['value']:.3f} ({gap['slice_column']}, {gap['metric']})",
-        },
+        } | ({} if s["value"] is None else
+             {f"test value per 1,000 decisions ({s['value']['currency']})": f"{s['value']['released']:,.0f}"}),
         links=[
             Link(label="Evaluation report", href=REPORT_HREF),
             Link(label="Model card", href=MODEL_CARD_HREF),

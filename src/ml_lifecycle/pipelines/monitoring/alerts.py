@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ml_lifecycle.pipelines.monitoring.columns import (
@@ -71,9 +72,10 @@ SERVICE_FIGURES = ["requests", "latency_p50_ms", "latency_p95_ms", "latency_p99_
 
 
 def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame, slice_tests: pd.DataFrame,
-                      batch_errors: pd.DataFrame, service_periods: pd.DataFrame) -> pd.DataFrame:
+                      batch_errors: pd.DataFrame, service_periods: pd.DataFrame, estimates: pd.DataFrame) -> pd.DataFrame:
     """Return one row per batch: what it is, its drift, quality and performance results, its alert and the scoring cost;
-    a day of the request log also gets the service's figures of that day (requests, latency, errors, refusals)."""
+    a day of the request log also gets the service's figures of that day (requests, latency, errors, refusals); with a
+    declared decision value, the batch's value per 1,000 decisions, realised where labels came, else estimated."""
     tests = pd.concat([test_results, slice_tests], ignore_index=True)
     summary = []
     for metrics in scoring_metrics.to_dict("records"):
@@ -101,7 +103,12 @@ def summarise_batches(scoring_metrics: pd.DataFrame, test_results: pd.DataFrame,
                "service", "alert_level", "alert", "reason", "scoring_seconds", "latency_ms_per_row", "rows_per_second",
                "peak_memory_mb"]
     figures = service_periods.set_index(BATCH)[SERVICE_FIGURES]
-    summary_frame = pd.DataFrame(summary, columns=columns).join(figures, on=BATCH)
+    estimates = estimates.set_index(BATCH)
+    realised, estimated = estimates["realised_value_per_1000"], estimates["estimated_value_per_1000"]
+    value = pd.DataFrame({"value_per_1000": realised.fillna(estimated),
+                          "value_from": np.where(realised.notna(), "labels", np.where(estimated.notna(), "estimate", None))},
+                         index=estimates.index)
+    summary_frame = pd.DataFrame(summary, columns=columns).join(figures, on=BATCH).join(value, on=BATCH)
     return summary_frame.astype({"rows": "Int64", "labelled_rows": "Int64", "tests_failed": "Int64",
                                                           LABELLED: "boolean"})
 

@@ -12,6 +12,7 @@ from ml_lifecycle.evidently_glue import PROBABILITY
 from ml_lifecycle.performance_estimation import (
     ESTIMATED,
     adjust_to_prior,
+    confusion_counts,
     expected_metrics,
     realised_metrics,
     sampling_band,
@@ -26,7 +27,8 @@ BANDED = ("accuracy", "roc_auc")
 def estimate_performance(scored_batches: pd.DataFrame, scored_reference: pd.DataFrame, champion: DeployedModel,
                          config: MonitoringConfig, spec: ProblemSpec) -> pd.DataFrame:
     """Return per batch the estimated metrics with their sampling band, a prior-adjusted estimate, and the realised ones on
-    the labelled rows once all, or at least `estimation.min_labelled_rows` of both classes, are labelled."""
+    the labelled rows once all, or at least `estimation.min_labelled_rows` of both classes, are labelled; with a declared
+    `problem.decision_value`, the value per 1,000 decisions, expected and realised on the same terms."""
     target, threshold = spec.target_column, champion.threshold
     training_prior = float(scored_reference[target].mean())
     records = []
@@ -45,12 +47,17 @@ def estimate_performance(scored_batches: pd.DataFrame, scored_reference: pd.Data
         record |= {f"realised_{m}": realised.get(m, float("nan")) for m in BANDED}
         record["realised_rows"] = int(known.sum()) if judged else 0
         record["realised_positive_share"] = float(batch[target][known].mean()) if judged else float("nan")
+        value = spec.decision_value
+        record["estimated_value_per_1000"] = value.per_1000(*confusion_counts(p, p, threshold)) if value else float("nan")
+        record["realised_value_per_1000"] = (value.per_1000(*confusion_counts(p[known], batch[target][known].astype(int), threshold))
+                                             if value and judged else float("nan"))
         records.append(record)
     return pd.DataFrame(records, columns=[BATCH, "rows", "estimated_prior", "training_prior",
                                           *[f"estimated_{m}" for m in ESTIMATED],
                                           *[f"estimated_{m}_{e}" for m in BANDED for e in ("low", "high")],
                                           *[f"prior_adjusted_{m}" for m in BANDED], *[f"realised_{m}" for m in BANDED],
-                                          "realised_rows", "realised_positive_share"])
+                                          "realised_rows", "realised_positive_share", "estimated_value_per_1000",
+                                          "realised_value_per_1000"])
 
 
 def _roc_auc_result(test: PerformanceTest, released: float | None, batch: str, name: str, kind: str, value: float, rows: int,

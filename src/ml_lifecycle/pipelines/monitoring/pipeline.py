@@ -64,7 +64,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                                         "partly_labelled_tests"],
                  "extra_test_results", name="combine_extra_tests"),
             Node(alerts.summarise_batches, ["scoring_metrics", "monitoring_test_results", "extra_test_results", "rejected_batches",
-                                            "service_periods"],
+                                            "service_periods", "performance_estimates"],
                  "monitoring_summary", name="summarise_batches"),
             Node(pages.plot_monitoring_summary, "monitoring_summary", "monitoring_summary_chart",
                  name="plot_monitoring_summary"),

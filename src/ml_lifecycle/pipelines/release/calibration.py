@@ -23,6 +23,7 @@ from ml_lifecycle.estimators import (
 from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.metrics import METRICS, expected_calibration_error
 from ml_lifecycle.model_checks import (
+    VALUE,
     best_threshold,
     chosen_calibration,
     describe_objective,
@@ -92,7 +93,8 @@ def choose_threshold(calibrated_holdout: BaseEstimator, validation_split: pd.Dat
                      config: EvaluationConfig, spec: ProblemSpec) -> tuple[pd.DataFrame, ThresholdChoice]:
     """Return the validation trade-off curve of the (calibrated) train-only twin and the threshold chosen on it."""
     settings = config.threshold
-    curve = threshold_curve(labels(validation_split, spec), calibrated_holdout.predict_proba(validation_split)[:, 1], settings)
+    curve = threshold_curve(labels(validation_split, spec), calibrated_holdout.predict_proba(validation_split)[:, 1], settings,
+                            spec.decision_value)
     threshold = best_threshold(curve, settings)
     at = curve.set_index("threshold").loc[threshold]
     costs = settings.costs
@@ -107,6 +109,7 @@ def choose_threshold(calibrated_holdout: BaseEstimator, validation_split: pd.Dat
         validation_positive_rate=float(at["positive_rate"]),
         # For calibrated probabilities the cost-optimal threshold is c_fp / (c_fp + c_fn).
         cost_optimal_if_calibrated=costs.false_positive / max(costs.false_positive + costs.false_negative, 1e-12),
+        validation_value_per_1000=float(at[VALUE]) if VALUE in at else None,
     )
 
 
