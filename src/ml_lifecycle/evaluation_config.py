@@ -142,12 +142,20 @@ class ModelCardConfig(StrictModel):
     known_limits: list[str] = Field(default_factory=list)
 
 
+class IntervalConfig(StrictModel):
+    """Bootstrap confidence intervals of the released model's test metrics (percentile method, rows resampled)."""
+
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    resamples: int = Field(default=1000, ge=100, description="Bootstrap resamples of the test rows.")
+
+
 class EvaluationConfig(StrictModel):
     """Threshold, calibration, confidence, importance, leak, slice and behavioural settings."""
 
     threshold: ThresholdConfig = ThresholdConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     confidence: ConfidenceConfig = ConfidenceConfig()
+    intervals: IntervalConfig = IntervalConfig()
     importance: ImportanceConfig = ImportanceConfig()
     leak_check: LeakCheckConfig = LeakCheckConfig()
     slices: SliceConfig = SliceConfig()

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import numpy as np
 from pydantic import AfterValidator
+from scipy import stats
 from sklearn import metrics as skm
 
 
@@ -121,6 +122,25 @@ def decision_curve(y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray
         "precision": precision, "recall": recall, "fbeta": fbeta, "positive_rate": (tp + fp) / len(y),
         "expected_cost": (fp * false_positive_cost + fn * false_negative_cost) / len(y),
     }
+
+
+def decision_metric(name: str, threshold: float, beta: float = 1.0) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Return `name` (accuracy, precision, recall, f1 or fbeta) at `threshold` as a function of labels and probabilities."""
+    def at_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
+        curve = decision_curve(y_true, proba, [threshold], 1.0 if name == "f1" else beta)
+        if name == "accuracy":
+            return float((curve["tp"][0] + curve["tn"][0]) / len(y_true))
+        return float(curve["fbeta" if name == "f1" else name][0])
+    return at_threshold
+
+
+def bootstrap_interval(y_true: np.ndarray, proba: np.ndarray, statistic: Callable[[np.ndarray, np.ndarray], float],
+                       confidence: float, resamples: int, seed: int) -> tuple[float, float]:
+    """Return the percentile bootstrap interval of `statistic` over resampled rows (labels and probabilities kept paired)."""
+    result = stats.bootstrap((np.asarray(y_true), np.asarray(proba)), statistic, paired=True, vectorized=False,
+                             n_resamples=resamples, confidence_level=confidence, method="percentile",
+                             rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def expected_cost(y_true: np.ndarray, proba: np.ndarray, threshold: float,

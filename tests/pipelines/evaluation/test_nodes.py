@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from ml_lifecycle import model_checks as checks
 from ml_lifecycle.bundle import InputLimits, ModelBundle, build_recipe
 from ml_lifecycle.estimators import CalibratedModel, SoftVotingEnsemble, build_model
 from ml_lifecycle.evaluation_config import ThresholdConfig
+from ml_lifecycle.metrics import threshold_metrics
 from ml_lifecycle.pipelines.evaluation import nodes
 from ml_lifecycle.pipelines.release import calibration as calibration_steps
 from ml_lifecycle.pipelines.release import checks as checks_steps
@@ -293,6 +294,30 @@ def test_native_importances_come_from_catboost_and_tree_members_of_an_ensemble()
     by_feature = native[native["member"] == "catboost"].set_index("feature")["importance"]
     assert by_feature.sum() == pytest.approx(100) and by_feature.idxmax() == "signal"
     assert checks.native_importances(fitted(spec, train)).empty  # a linear model has no importances of its own
+
+
+# ---------- confidence intervals of the test metrics ----------
+
+
+def test_test_metrics_carry_bootstrap_intervals_that_hold_the_value_and_narrow_with_more_rows():
+    spec, config = synthetic.spec(), synthetic.evaluation_config(intervals={"resamples": 200})
+    model = released(spec, synthetic.rows(800, 1))
+
+    def intervals(rows: int) -> pd.DataFrame:
+        test = synthetic.rows(rows, 2)
+        predictions = pd.DataFrame({"label": test["label"],
+                                    checks.probability_column(checks.RELEASED): model.predict_proba(test)[:, 1]})
+        return nodes.interval_test_metrics(predictions, model, config, spec).set_index("metric")
+
+    small, large = intervals(200), intervals(3000)
+    assert ((small["low"] <= small["value"]) & (small["value"] <= small["high"])).all()
+    assert ((large["high"] - large["low"]) < (small["high"] - small["low"])).all()
+    assert intervals(200).equals(small)  # one seed, the same intervals
+    test = synthetic.rows(200, 2)
+    at_threshold = threshold_metrics(test["label"], model.predict_proba(test)[:, 1], 0.5, config.threshold.beta)
+    for name in ["accuracy", "precision", "recall", "f1", "fbeta"]:
+        assert small.loc[name, "value"] == pytest.approx(at_threshold[name]), name
+    assert small.loc["roc_auc", "value"] == pytest.approx(roc_auc_score(test["label"], model.predict_proba(test)[:, 1]))
 
 
 # ---------- behavioural tests ----------

@@ -91,13 +91,17 @@ def test_test_metrics_compare_the_released_model_with_every_baseline(evaluated_p
     assert metrics.loc["released", "log_loss"] < metrics.loc["majority_class", "log_loss"]
     for column in ["accuracy", "precision", "recall", "f1", "fbeta", "pr_auc", "brier", "ece", "tp", "fp", "tn", "fn"]:
         assert metrics[column].notna().all(), column
-    value = catalog.load("params:problem")["decision_value"]  # declared: every model's money per 1,000 decisions
+    value = catalog.load("params:problem").decision_value  # declared: every model's money per 1,000 decisions
     released = metrics.loc["released"]
     assert metrics.loc["released", "value_per_1000"] == pytest.approx(
-        1000 * (released["tp"] * value["true_positive_value"] - released["fp"] * value["false_positive_cost"]
-                - released["fn"] * value["false_negative_cost"]) / released[["tp", "fp", "tn", "fn"]].sum())
+        1000 * (released["tp"] * value.true_positive_value - released["fp"] * value.false_positive_cost
+                - released["fn"] * value.false_negative_cost) / released[["tp", "fp", "tn", "fn"]].sum())
     summary = catalog.load("evaluation_summary")
     assert summary["value"]["others"].keys() == set(metrics.index) - {"released"}
+    intervals = catalog.load("test_metric_intervals").set_index("metric")
+    for name in ["roc_auc", "log_loss", "fbeta"]:  # the headline numbers, each with its interval
+        low, high = summary["test_intervals"][name]
+        assert low <= metrics.loc["released", name] <= high and (low, high) == tuple(intervals.loc[name, ["low", "high"]])
 
 
 def test_slices_behaviour_and_leaks_are_reported_for_the_declared_settings(evaluated_project):
@@ -130,6 +134,7 @@ def test_the_index_links_every_evaluation_page_and_shows_the_headline(evaluated_
     reporting = evaluated_project / "data/test/08_reporting"
     section = ReportIndexDataset(str(reporting), "evaluation").load()["evaluation"]
     assert set(section.headline) >= {"release", "test ROC AUC", "test log loss", "threshold", "calibration", "largest fairness gap"}
+    assert re.fullmatch(r"0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]", section.headline["test ROC AUC"])  # with its bootstrap interval
     targets = [link.href.split("#")[0] for link in section.links]
     assert [t for t in targets if not (reporting / t).is_file()] == []
     assert "evaluation" in (reporting / "index.html").read_text()
@@ -170,7 +175,7 @@ def test_the_report_renders_its_charts_in_a_browser_without_errors(evaluated_pro
 @pytest.mark.parametrize(
     ("override", "error", "message"),
     [
-        ("evaluation:\n  threshold:\n    objective: max_recall\n", ParameterValidationError, "'max_fbeta' or 'min_expected_cost'"),
+        ("evaluation:\n  threshold:\n    objective: max_recall\n", ParameterValidationError, "'max_fbeta', 'min_expected_cost' or 'max_expected_value'"),
         ("evaluation:\n  threshold:\n    costs: {false_negative: -5}\n", ParameterValidationError,
          r"threshold\.costs\.false_negative"),
         ("evaluation:\n  slices:\n    extra_columns: [education_level]\n", ValueError,

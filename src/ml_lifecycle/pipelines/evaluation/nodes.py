@@ -20,6 +20,9 @@ from ml_lifecycle.estimators import CalibratedModel, ScoringModel
 from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.evidently_glue import PREDICTION, PROBABILITY
 from ml_lifecycle.metrics import (
+    METRICS,
+    bootstrap_interval,
+    decision_metric,
     expected_calibration_error,
     expected_cost,
     probability_bins,
@@ -40,6 +43,7 @@ from ml_lifecycle.registry import ReleaseContext
 from ml_lifecycle.spec import DecisionValue, ProblemSpec
 
 RANKING_METRICS = ["roc_auc", "pr_auc", "log_loss", "brier"]
+DECISION_METRICS = ["accuracy", "precision", "recall", "f1", "fbeta"]
 
 
 def describe_release(champion_selection: ChampionSelection) -> ReleaseContext:
@@ -91,6 +95,21 @@ def score_test_split(released_model: ScoringModel, champion_model: BaseEstimator
         predictions[probability_column(name)] = model.predict_proba(test_split)[:, 1]
         rows.append(_model_row(name, role, y_test, predictions[probability_column(name)].to_numpy(), threshold, config, value))
     return pd.DataFrame(rows), predictions
+
+
+def interval_test_metrics(test_predictions: pd.DataFrame, released_model: ScoringModel, config: EvaluationConfig,
+                          spec: ProblemSpec) -> pd.DataFrame:
+    """Return each headline test metric of the released model with its bootstrap confidence interval."""
+    y, proba = test_predictions[spec.target_column].to_numpy(), test_predictions[probability_column(RELEASED)].to_numpy()
+    settings = config.intervals
+    statistics = {name: METRICS[name] for name in RANKING_METRICS}
+    statistics |= {name: decision_metric(name, released_model.threshold, config.threshold.beta) for name in DECISION_METRICS}
+    records = []
+    for name, statistic in statistics.items():
+        low, high = bootstrap_interval(y, proba, statistic, settings.confidence, settings.resamples, spec.seed)
+        records.append({"metric": name, "value": statistic(y, proba), "low": low, "high": high,
+                        "confidence": settings.confidence, "resamples": settings.resamples, "rows": len(y)})
+    return pd.DataFrame(records)
 
 
 def reliability_table(test_predictions: pd.DataFrame, config: EvaluationConfig, spec: ProblemSpec) -> pd.DataFrame:

@@ -18,8 +18,9 @@ from markupsafe import Markup
 from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.pages import html_table, markdown_table, render
 from ml_lifecycle.pipelines.evaluation.evidently_reports import EVIDENTLY_TEST_HREF
+from ml_lifecycle.pipelines.evaluation.nodes import DECISION_METRICS
 from ml_lifecycle.pipelines.evaluation.results import ReleaseFindings, TestResults
-from ml_lifecycle.pipelines.evaluation.summary import DECISION_METRICS, finding_notes
+from ml_lifecycle.pipelines.evaluation.summary import finding_notes
 from ml_lifecycle.spec import ProblemSpec
 
 GATE_COLUMNS = ["rule", "severity", "passed", "value", "limit", "detail"]
@@ -58,7 +59,8 @@ def write_evaluation_report(summary: dict[str, Any], results: TestResults, findi
               .rename(columns={"slice_column": "slice", "slice_value": "value"}))
     rendered = {
         "gate": html_table(pd.DataFrame(summary["release"]["rules"], columns=GATE_COLUMNS)),
-        "metrics": html_table(results.metrics), "calibration": html_table(results.calibration),
+        "metrics": html_table(results.metrics), "intervals": html_table(results.intervals),
+        "calibration": html_table(results.calibration),
         "confidence": html_table(results.confidence_bins), "leaks": html_table(findings.leaks, 3),
         "slices": html_table(ranked, 3), "fairness": html_table(findings.fairness, 3), "behaviour": html_table(findings.behaviour),
     }
@@ -90,6 +92,7 @@ def write_model_card(summary: dict[str, Any], results: TestResults, findings: Re
     rendered = {
         "metrics": markdown_table(results.metrics[["model", "role", "threshold", "roc_auc", "log_loss", "brier", "ece",
                                                   *DECISION_METRICS]]),
+        "intervals": markdown_table(results.intervals[["metric", "value", "low", "high"]]),
         "slices": markdown_table(per_slice, 3), "fairness": markdown_table(fairness, 3),
         "gate": markdown_table(pd.DataFrame(summary["release"]["rules"], columns=GATE_COLUMNS[:-1])),
         "calibration": markdown_table(pd.DataFrame(summary["calibration_validation"]).T.reset_index(names="method")),

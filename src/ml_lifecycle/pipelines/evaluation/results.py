@@ -23,6 +23,7 @@ class TestResults:
     """The evaluation's own results: test metrics against the baselines, calibration comparison, confidence, serving cost."""
 
     metrics: pd.DataFrame
+    intervals: pd.DataFrame
     calibration: pd.DataFrame
     confidence_bins: pd.DataFrame
     confidence: dict[str, Any]
@@ -35,7 +36,7 @@ def gather_findings(leak_checks: pd.DataFrame, slice_metrics: pd.DataFrame, fair
     return ReleaseFindings(leak_checks, slice_metrics, fairness, behavioural_checks)
 
 
-def gather_results(test_metrics: pd.DataFrame, calibration_comparison: pd.DataFrame, confidence_bins: pd.DataFrame,
-                   confidence: dict[str, Any], serving_cost: dict[str, Any]) -> TestResults:
+def gather_results(test_metrics: pd.DataFrame, test_metric_intervals: pd.DataFrame, calibration_comparison: pd.DataFrame,
+                   confidence_bins: pd.DataFrame, confidence: dict[str, Any], serving_cost: dict[str, Any]) -> TestResults:
     """Return the evaluation's results as one object."""
-    return TestResults(test_metrics, calibration_comparison, confidence_bins, confidence, serving_cost)
+    return TestResults(test_metrics, test_metric_intervals, calibration_comparison, confidence_bins, confidence, serving_cost)

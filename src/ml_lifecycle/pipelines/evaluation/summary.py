@@ -13,6 +13,7 @@ from ml_lifecycle.evaluation_config import EvaluationConfig
 from ml_lifecycle.model_checks import RELEASED, VALUE, describe_objective
 from ml_lifecycle.pages import number
 from ml_lifecycle.pipelines.evaluation.evidently_reports import EVIDENTLY_TEST_HREF
+from ml_lifecycle.pipelines.evaluation.nodes import DECISION_METRICS
 from ml_lifecycle.pipelines.evaluation.results import ReleaseFindings, TestResults
 from ml_lifecycle.registry import RegistryEvent
 from ml_lifecycle.report_index import IndexSection, Link
@@ -20,7 +21,6 @@ from ml_lifecycle.spec import ProblemSpec
 
 REPORT_HREF = "evaluation/evaluation_report.html"
 MODEL_CARD_HREF = "evaluation/model_card.md"
-DECISION_METRICS = ["accuracy", "precision", "recall", "f1", "fbeta"]
 
 
 def summarise_evaluation(results: TestResults, findings: ReleaseFindings, threshold_choice: ThresholdChoice,
@@ -49,6 +49,8 @@ def summarise_evaluation(results: TestResults, findings: ReleaseFindings, thresh
         "calibration_reason": f"{why} cross-fitted validation {metric} ({scores})",
         "test_rows": int(released[["tp", "fp", "tn", "fn"]].sum()),
         "test": {k: float(released[k]) for k in ["roc_auc", "pr_auc", "log_loss", "brier", "ece", *DECISION_METRICS, "expected_cost"]},
+        "test_intervals": {row.metric: [row.low, row.high] for row in results.intervals.itertuples()},
+        "interval_confidence": float(results.intervals["confidence"].iloc[0]),
         "confusion_matrix": {k: int(released[k]) for k in ["tp", "fp", "tn", "fn"]},
         "best_baseline": None if baselines.empty else {
             "model": baselines.index[0], "roc_auc": float(baselines["roc_auc"].iloc[0]),
@@ -91,6 +93,12 @@ def finding_notes(summary: dict[str, Any]) -> list[str]:
     return notes
 
 
+def with_interval(summary: dict[str, Any], metric: str) -> str:
+    """Return a test metric with its bootstrap interval, e.g. '0.9123 [0.9051, 0.9190]'."""
+    low, high = summary["test_intervals"][metric]
+    return f"{number(summary['test'][metric])} [{number(low)}, {number(high)}]"
+
+
 def build_index_section(evaluation_summary: dict[str, Any]) -> IndexSection:
     """Return the evaluation section of `data/08_reporting/index.html`: headline numbers and links."""
     s = evaluation_summary
@@ -104,10 +112,10 @@ def build_index_section(evaluation_summary: dict[str, Any]) -> IndexSection:
         updated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         headline={
             "release": f"{release['version']} {release['decision']}",
-            "test ROC AUC": number(s["test"]["roc_auc"]),
-            "test log loss": number(s["test"]["log_loss"]),
+            "test ROC AUC": with_interval(s, "roc_auc"),
+            "test log loss": with_interval(s, "log_loss"),
             "threshold": f"{s['threshold']:g}",
-            f"test F-beta (beta {s['beta']:g})": number(s["test"]["fbeta"]),
+            f"test F-beta (beta {s['beta']:g})": with_interval(s, "fbeta"),
             "calibration": s["calibration"],
             "largest fairness gap": "n/a" if gap is None else f"{gap['value']:.3f} ({gap['slice_column']}, {gap['metric']})",
         } | ({} if s["value"] is None else
