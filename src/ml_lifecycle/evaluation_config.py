@@ -179,6 +179,8 @@ class EvaluationConfig(StrictModel):
                      if (error := spec.query_problem(query))]
         clashes = sorted(set(self.slices.tags) & set(known + [spec.target_column]))
         problems += [f"slices.tags.{name}: a tag may not reuse a column name" for name in clashes]
+        problems += [f"problem.reference_results[{i}].tag: {r.tag!r} is not a declared tag (slices.tags)"
+                     for i, r in enumerate(spec.reference_results) if r.tag is not None and r.tag not in self.slices.tags]
         if self.threshold.objective == "max_expected_value" and spec.decision_value is None:
             problems.append("threshold.objective: max_expected_value needs problem.decision_value (the value of each "
                             "decision type in money)")

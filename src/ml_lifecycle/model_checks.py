@@ -25,7 +25,7 @@ VALUE = "value_per_1000"  # money per 1,000 decisions, in problem.decision_value
 OBJECTIVE_COLUMNS = {"max_fbeta": ("fbeta", True), "min_expected_cost": ("expected_cost", False),
                      "max_expected_value": (VALUE, True)}
 SLICE_COLUMNS = ["slice_column", "slice_value", "rows", "share_of_data", "errors", "error_rate", "share_of_errors",
-                 "gap_to_overall", "precision", "recall", "roc_auc", "selection_rate", "positive_rate",
+                 "gap_to_overall", "room_for_improvement", "measured_against", "precision", "recall", "roc_auc", "selection_rate", "positive_rate",
                  "false_positive_rate", "too_small", "priority", "rank"]
 
 
@@ -122,23 +122,31 @@ def rate(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def slice_table(y: np.ndarray, proba: np.ndarray, decision: np.ndarray, groups: pd.DataFrame, min_size: int) -> pd.DataFrame:
+def slice_table(y: np.ndarray, proba: np.ndarray, decision: np.ndarray, groups: pd.DataFrame, min_size: int,
+                human_error_rates: dict[str, float] | None = None) -> pd.DataFrame:
     """Return the error analysis and metrics of every value of every column in `groups`, ranked by priority.
 
-    priority = max(error-rate gap to overall, 0) x share of data: room for improvement times how
-    often it matters. Slices under `min_size` rows are kept, marked too small, and not ranked.
+    priority = max(room for improvement, 0) x share of data: how much better it could be times how
+    often it matters. Room for improvement is the error rate less the human-level error rate declared
+    for a tag (`human_error_rates`, for its 'yes' slice), else less the overall error rate; the table
+    says which. Slices under `min_size` rows are kept, marked too small, and not ranked.
     """
     errors = decision != y
     overall = errors.mean()
+    human = human_error_rates or {}
     records = []
     for column in groups.columns:
         for value, index in groups.groupby(column, observed=True).indices.items():
             counts = threshold_metrics(y[index], decision[index], 0.5)
             rows = len(index)
+            declared = human.get(column) if str(value) == "yes" else None
+            error_rate = errors[index].mean()
             records.append({
                 "slice_column": column, "slice_value": str(value), "rows": rows, "share_of_data": rows / len(y),
-                "errors": int(errors[index].sum()), "error_rate": errors[index].mean(),
-                "share_of_errors": rate(errors[index].sum(), errors.sum()), "gap_to_overall": errors[index].mean() - overall,
+                "errors": int(errors[index].sum()), "error_rate": error_rate,
+                "share_of_errors": rate(errors[index].sum(), errors.sum()), "gap_to_overall": error_rate - overall,
+                "room_for_improvement": error_rate - (overall if declared is None else declared),
+                "measured_against": "overall error rate" if declared is None else f"human-level error rate {declared:g}",
                 "precision": rate(counts["tp"], counts["tp"] + counts["fp"]), "recall": rate(counts["tp"], counts["tp"] + counts["fn"]),
                 "roc_auc": METRICS["roc_auc"](y[index], proba[index]),
                 "selection_rate": (counts["tp"] + counts["fp"]) / rows, "positive_rate": y[index].mean(),
@@ -146,7 +154,7 @@ def slice_table(y: np.ndarray, proba: np.ndarray, decision: np.ndarray, groups: 
                 "too_small": rows < min_size,
             })
     table = pd.DataFrame(records, columns=SLICE_COLUMNS[:-2])
-    table["priority"] = table["gap_to_overall"].clip(lower=0) * table["share_of_data"]
+    table["priority"] = table["room_for_improvement"].clip(lower=0) * table["share_of_data"]
     table = table.sort_values(["too_small", "priority"], ascending=[True, False], ignore_index=True)
     table["rank"] = pd.Series(range(1, len(table) + 1), dtype="Int64").where(~table["too_small"])
     return table

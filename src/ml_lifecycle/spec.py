@@ -14,6 +14,10 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ml_lifecycle.metrics import METRICS
+
+ERROR_RATE = "error_rate"  # the share of wrong decisions: what error analysis and human-level figures speak of
+
 MissingPolicy = Literal["category", "flag_and_median", "median", "mean", "most_frequent"]
 
 
@@ -33,7 +37,7 @@ class RawSource(StrictModel):
     """Where the raw rows come from and how every raw file of the problem is written (one format for all).
 
     Training files, batch-inference input and production drop-ins are all read with this
-    format by `rows.read_raw_table`.
+    format by `rows.read_records` (training, batch inference; `rows.read_raw_table` for drop-ins).
     """
 
     folder: str = Field(description="Folder of the raw files, for messages that name a file.")
@@ -119,6 +123,31 @@ class DecisionValue(StrictModel):
         return 1000 * (gained - lost) / (tp + fp + fn + tn)
 
 
+class ReferenceResult(StrictModel):
+    """A result declared from elsewhere, not measured here: the literature, the older system, human-level performance."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["literature", "older_system", "human_level"]
+    metric: str = Field(description="A metric of ml_lifecycle.metrics (accuracy, roc_auc, ...) or error_rate.")
+    value: float
+    source: str = Field(min_length=1, description="Where the figure comes from.")
+    split: str = Field(min_length=1, description="What it was measured on, e.g. 'adult.test without unknowns'.")
+    tag: str | None = Field(default=None, description="An error-analysis tag (evaluation.slices.tags) it holds for; "
+                                                      "null: all rows.")
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> ReferenceResult:
+        if self.metric != ERROR_RATE and self.metric not in METRICS:
+            raise ValueError(f"metric {self.metric!r} is not one of {sorted([*METRICS, ERROR_RATE])}")
+        if self.tag is not None and self.metric not in (ERROR_RATE, "accuracy"):
+            raise ValueError(f"a per-tag reference compares error rates: metric error_rate or accuracy, not {self.metric!r}")
+        return self
+
+    def error_rate(self) -> float:
+        """Return the reference as an error rate (for error_rate and accuracy references)."""
+        return self.value if self.metric == ERROR_RATE else 1 - self.value
+
+
 class SplitPolicy(StrictModel):
     """How rows become train, validation and test."""
 
@@ -151,6 +180,8 @@ class ProblemSpec(StrictModel):
     slices: list[str] = Field(default_factory=list, description="Columns to slice metrics by.")
     split: SplitPolicy = SplitPolicy()
     decision_value: DecisionValue | None = Field(default=None, description="null: no value in money is reported.")
+    reference_results: list[ReferenceResult] = Field(
+        default_factory=list, description="Declared results to compare with: literature, older system, human level.")
 
     @field_validator("numeric_features", "categorical_features")
     @classmethod

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from ml_lifecycle.evaluation_config import EvaluationConfig
-from ml_lifecycle.spec import ProblemSpec
+from ml_lifecycle.spec import ProblemSpec, ReferenceResult
 from tests.conftest import env_parameters
 
 from . import synthetic
@@ -30,6 +30,13 @@ from . import synthetic
 def test_a_bad_setting_fails_naming_its_key(changes, message):
     with pytest.raises(ValidationError, match=message):
         synthetic.evaluation_config(**changes)
+
+
+def test_a_reference_result_for_an_undeclared_tag_fails_the_cross_check():
+    spec = synthetic.spec().model_copy(update={"reference_results": [ReferenceResult(
+        name="clerks", kind="human_level", metric="error_rate", value=0.1, source="s", split="s", tag="night_shift")]})
+    with pytest.raises(ValueError, match=r"problem.reference_results\[0\].tag: 'night_shift' is not a declared tag"):
+        synthetic.evaluation_config().check_against(spec)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from ml_lifecycle.pipelines.evaluation import nodes
 from ml_lifecycle.pipelines.release import calibration as calibration_steps
 from ml_lifecycle.pipelines.release import checks as checks_steps
 from ml_lifecycle.registry import LoadedBundle
-from ml_lifecycle.spec import DecisionValue, ProblemSpec
+from ml_lifecycle.spec import DecisionValue, ProblemSpec, ReferenceResult
 
 from . import synthetic
 
@@ -203,6 +203,37 @@ def test_slice_table_gives_the_error_analysis_and_metrics_of_each_slice_ranked_b
         0.5, 0.5, 0.75, 0.5, 0.5]
     assert table.loc["b", ["precision", "recall", "roc_auc", "false_positive_rate"]].tolist() == [0, 0, 0, 1]
     assert pd.isna(table.loc["c", "precision"]) and pd.isna(table.loc["c", "roc_auc"])  # undefined, not 0
+
+
+def test_a_tags_room_for_improvement_is_measured_against_its_declared_human_level_error_rate():
+    # tag 'hard' (yes: rows 4-7): errors 4 of 4 (1.0); overall 6 of 8 (0.75); humans err on 0.5 of such rows
+    groups = GROUPS.assign(hard=["no", "no", "no", "no", "yes", "yes", "yes", "yes"])
+    table = checks.slice_table(SLICE_Y, SLICE_PROBA, SLICE_DECISION, groups, min_size=2, human_error_rates={"hard": 0.5})
+    hard = table.set_index(["slice_column", "slice_value"]).loc[("hard", "yes")]
+    assert hard["gap_to_overall"] == pytest.approx(0.25) and hard["room_for_improvement"] == pytest.approx(0.5)
+    assert hard["measured_against"] == "human-level error rate 0.5" and hard["priority"] == pytest.approx(0.5 * 0.5)
+    others = table[table["slice_column"] != "hard"]
+    assert (others["measured_against"] == "overall error rate").all()
+    np.testing.assert_allclose(others["room_for_improvement"], others["gap_to_overall"])
+
+
+def test_declared_references_stand_beside_the_released_models_figure_marked_as_declared():
+    spec = synthetic.spec().model_copy(update={"reference_results": [
+        ReferenceResult(name="old system", kind="older_system", metric="roc_auc", value=0.8, source="2024 audit", split="2024 rows"),
+        ReferenceResult(name="clerks", kind="human_level", metric="error_rate", value=0.1, source="study", split="a sample"),
+        ReferenceResult(name="clerks on strong signal", kind="human_level", metric="accuracy", value=0.95, source="study",
+                        split="a sample", tag="strong_signal")]})
+    test_metrics = pd.DataFrame([{"model": "released", "roc_auc": 0.9, "accuracy": 0.85},
+                                 {"model": "majority_class", "roc_auc": 0.5, "accuracy": 0.7}])
+    table = nodes.compare_with_references(test_metrics, spec).set_index("reference")
+    assert table["declared"].tolist() == [0.8, 0.1, 0.95] and (table["status"] == "declared, not measured").all()
+    assert table.loc["old system", "released_model_here"] == 0.9
+    assert table.loc["clerks", "released_model_here"] == pytest.approx(0.15)  # error rate = 1 - accuracy
+    assert pd.isna(table.loc["clerks on strong signal", "released_model_here"])  # per tag: see the slice table
+    with pytest.raises(ValueError, match="a per-tag reference compares error rates"):
+        ReferenceResult(name="x", kind="human_level", metric="roc_auc", value=0.9, source="s", split="s", tag="strong_signal")
+    with pytest.raises(ValueError, match="metric 'auc' is not one of"):
+        ReferenceResult(name="x", kind="literature", metric="auc", value=0.9, source="s", split="s")
 
 
 def test_fairness_gaps_compare_groups_large_enough_to_judge():

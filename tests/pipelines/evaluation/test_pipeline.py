@@ -128,6 +128,10 @@ def test_the_report_holds_every_section_and_chart_and_works_offline(evaluated_pr
     assert not re.search(r"<script[^>]*\bsrc=", page)  # nothing loaded from elsewhere
     card = (evaluated_project / "data/test/08_reporting/evaluation/model_card.md").read_text()
     assert [h for h in CARD_HEADINGS if h not in card] == []
+    references = project_catalog(evaluated_project).load("declared_references")
+    assert len(references) == len(project_catalog(evaluated_project).load("params:problem").reference_results) > 0
+    assert "declared, not measured here" in card and all(name in card for name in references["reference"])
+    assert 'id="references"' in page
 
 
 def test_the_index_links_every_evaluation_page_and_shows_the_headline(evaluated_project):

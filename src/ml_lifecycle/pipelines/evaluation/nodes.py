@@ -40,10 +40,11 @@ from ml_lifecycle.model_checks import (
     threshold_curve,
 )
 from ml_lifecycle.registry import ReleaseContext
-from ml_lifecycle.spec import DecisionValue, ProblemSpec
+from ml_lifecycle.spec import ERROR_RATE, DecisionValue, ProblemSpec
 
 RANKING_METRICS = ["roc_auc", "pr_auc", "log_loss", "brier"]
 DECISION_METRICS = ["accuracy", "precision", "recall", "f1", "fbeta"]
+REFERENCE_COLUMNS = ["reference", "kind", "metric", "declared", "measured_on", "source", "tag", "released_model_here", "status"]
 
 
 def describe_release(champion_selection: ChampionSelection) -> ReleaseContext:
@@ -110,6 +111,19 @@ def interval_test_metrics(test_predictions: pd.DataFrame, released_model: Scorin
         records.append({"metric": name, "value": statistic(y, proba), "low": low, "high": high,
                         "confidence": settings.confidence, "resamples": settings.resamples, "rows": len(y)})
     return pd.DataFrame(records)
+
+
+def compare_with_references(test_metrics: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
+    """Return each declared reference result (not measured here) beside the released model's measured figure for its metric."""
+    released = test_metrics.set_index("model").loc[RELEASED]
+    records = []
+    for reference in spec.reference_results:
+        measured = (1 - released["accuracy"]) if reference.metric == ERROR_RATE else released[reference.metric]
+        records.append({"reference": reference.name, "kind": reference.kind, "metric": reference.metric,
+                        "declared": reference.value, "measured_on": reference.split, "source": reference.source,
+                        "tag": reference.tag, "released_model_here": None if reference.tag else float(measured),
+                        "status": "declared, not measured"})
+    return pd.DataFrame(records, columns=REFERENCE_COLUMNS)
 
 
 def reliability_table(test_predictions: pd.DataFrame, config: EvaluationConfig, spec: ProblemSpec) -> pd.DataFrame:

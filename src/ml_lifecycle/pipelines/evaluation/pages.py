@@ -60,12 +60,14 @@ def write_evaluation_report(summary: dict[str, Any], results: TestResults, findi
     rendered = {
         "gate": html_table(pd.DataFrame(summary["release"]["rules"], columns=GATE_COLUMNS)),
         "metrics": html_table(results.metrics), "intervals": html_table(results.intervals),
+        "references": html_table(results.references),
         "calibration": html_table(results.calibration),
         "confidence": html_table(results.confidence_bins), "leaks": html_table(findings.leaks, 3),
         "slices": html_table(ranked, 3), "fairness": html_table(findings.fairness, 3), "behaviour": html_table(findings.behaviour),
     }
     return render("evaluation_report.html.j2", s=summary, config=config, tables=rendered, charts=_figures(charts),
-                  slice_index=slice_index, rationale=rationale, evidently_test_href=EVIDENTLY_TEST_HREF)
+                  slice_index=slice_index, rationale=rationale, evidently_test_href=EVIDENTLY_TEST_HREF,
+                  references=len(results.references) > 0)
 
 
 def known_limits(summary: dict[str, Any], slices: pd.DataFrame, config: EvaluationConfig) -> list[str]:
@@ -93,6 +95,7 @@ def write_model_card(summary: dict[str, Any], results: TestResults, findings: Re
         "metrics": markdown_table(results.metrics[["model", "role", "threshold", "roc_auc", "log_loss", "brier", "ece",
                                                   *DECISION_METRICS]]),
         "intervals": markdown_table(results.intervals[["metric", "value", "low", "high"]]),
+        "references": markdown_table(results.references.drop(columns="status")) if len(results.references) else "",
         "slices": markdown_table(per_slice, 3), "fairness": markdown_table(fairness, 3),
         "gate": markdown_table(pd.DataFrame(summary["release"]["rules"], columns=GATE_COLUMNS[:-1])),
         "calibration": markdown_table(pd.DataFrame(summary["calibration_validation"]).T.reset_index(names="method")),

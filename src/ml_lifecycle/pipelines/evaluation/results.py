@@ -24,6 +24,7 @@ class TestResults:
 
     metrics: pd.DataFrame
     intervals: pd.DataFrame
+    references: pd.DataFrame
     calibration: pd.DataFrame
     confidence_bins: pd.DataFrame
     confidence: dict[str, Any]
@@ -36,7 +37,9 @@ def gather_findings(leak_checks: pd.DataFrame, slice_metrics: pd.DataFrame, fair
     return ReleaseFindings(leak_checks, slice_metrics, fairness, behavioural_checks)
 
 
-def gather_results(test_metrics: pd.DataFrame, test_metric_intervals: pd.DataFrame, calibration_comparison: pd.DataFrame,
-                   confidence_bins: pd.DataFrame, confidence: dict[str, Any], serving_cost: dict[str, Any]) -> TestResults:
+def gather_results(test_metrics: pd.DataFrame, test_metric_intervals: pd.DataFrame, declared_references: pd.DataFrame,
+                   calibration_comparison: pd.DataFrame, confidence_bins: pd.DataFrame, confidence: dict[str, Any],
+                   serving_cost: dict[str, Any]) -> TestResults:
     """Return the evaluation's results as one object."""
-    return TestResults(test_metrics, test_metric_intervals, calibration_comparison, confidence_bins, confidence, serving_cost)
+    return TestResults(test_metrics, test_metric_intervals, declared_references, calibration_comparison, confidence_bins,
+                       confidence, serving_cost)

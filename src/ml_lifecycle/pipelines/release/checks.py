@@ -81,10 +81,12 @@ def check_for_leaks(importance: pd.DataFrame, train_split: pd.DataFrame, validat
 
 def analyse_slices(test_split: pd.DataFrame, test_predictions: pd.DataFrame, config: EvaluationConfig,
                    spec: ProblemSpec) -> pd.DataFrame:
-    """Return the slice table of the released model on test: every slice column's values and every tag."""
+    """Return the slice table of the released model on test: every slice column's values and every tag, a tag's room for
+    improvement measured against its declared human-level error rate when there is one."""
     groups = pd.concat([test_split[config.slice_columns(spec)].astype("str"), tag_columns(test_split, config)], axis=1)
+    human = {r.tag: r.error_rate() for r in spec.reference_results if r.kind == "human_level" and r.tag is not None}
     return slice_table(labels(test_split, spec), test_predictions[probability_column(RELEASED)].to_numpy(),
-                       test_predictions[DECISION].to_numpy(), groups, config.slices.min_size)
+                       test_predictions[DECISION].to_numpy(), groups, config.slices.min_size, human)
 
 
 def fairness_gaps(slice_metrics: pd.DataFrame, config: EvaluationConfig, spec: ProblemSpec) -> pd.DataFrame:
