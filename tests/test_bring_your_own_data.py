@@ -127,7 +127,10 @@ def test_own_data_report_accounts_for_every_row_and_names_dropped_columns(byod_o
     report = byod_outputs["data_quality_report"]
     assert report["row_accounting"] == {
         "raw_rows": ROWS,
-        "removed": {"missing label": 0},
+        "removed": {"missing label": 0, "validation row equal to a train row": 0, "test row equal to a train or validation row": 0},
+        "removed_examples": [],
+        "evaluation_duplicates": {"validation_rows_equal_to_train": 0, "test_rows_equal_to_train_or_validation": 0,
+                                  "removed": True},
         "split_rows": {"train": 240, "validation": 60, "test": 100},
     }
     assert report["dropped_columns"] == {"customer_id": "row identifier, not a trait of the customer"}

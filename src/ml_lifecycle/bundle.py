@@ -11,6 +11,8 @@ registered version can be served, or rolled back to, whatever the current splits
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import platform
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
@@ -23,6 +25,8 @@ from pydantic import Field, model_validator
 from ml_lifecycle import rows
 from ml_lifecycle.estimators import ScoringModel
 from ml_lifecycle.spec import MissingPolicy, ProblemSpec, StrictModel
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 32  # training rows kept in the bundle: the service's example and the array-scoring check
 LIBRARIES = ("scikit-learn", "catboost", "pandas", "numpy")
@@ -46,12 +50,31 @@ class Bounds(StrictModel):
 
 
 class InputLimits(StrictModel):
-    """Input rules shared by batch inference and the service (`parameters_deployment.yml`, key `deployment`)."""
+    """Input rules shared by training, batch inference and the service (`parameters_deployment.yml`, key `deployment`).
+
+    A numeric feature's side without a declared bound is limited by the magnitude limit `build_recipe`
+    derives from the training rows and stores in the bundle: no finite value is too large otherwise.
+    """
 
     feature_bounds: dict[str, Bounds] = Field(
         default_factory=dict, description="Numeric feature -> impossible values, refused (service) or rejected (batch)."
     )
     max_text_length: int = Field(default=200, gt=0, description="Longest accepted categorical value.")
+    magnitude_headroom: float = Field(
+        default=10.0, ge=1, description="Magnitude limit: the power of ten at or above this times the largest training |value|."
+    )
+    magnitude_limits: dict[str, float] | None = Field(
+        default=None, description="Numeric feature -> largest accepted |value|, derived by build_recipe; None before.")
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle limits of a bundle released before magnitude limits were derived: without them, with a warning."""
+        fields = state["__dict__"]
+        if "magnitude_limits" not in fields:
+            logger.warning("This bundle was released before magnitude limits were derived from its training rows: numeric "
+                           "values without a declared bound (deployment.feature_bounds) are only required to be finite. "
+                           "Release it again to derive them.")
+            state = {**state, "__dict__": {"magnitude_headroom": 10.0, "magnitude_limits": None, **fields}}
+        super().__setstate__(state)
 
     def problems_against(self, spec: ProblemSpec) -> list[str]:
         """Return the bounded columns that are not numeric features of the spec, as `key: why`."""
@@ -63,6 +86,28 @@ class InputLimits(StrictModel):
         problems = self.problems_against(spec)
         if problems:
             raise BundleError("\n".join(problems))
+
+    def derived_from(self, train: pd.DataFrame, spec: ProblemSpec) -> InputLimits:
+        """Return these limits with each numeric feature's magnitude limit derived from its training values."""
+        return self.model_copy(update={"magnitude_limits": {
+            c: magnitude_limit(train[c], self.magnitude_headroom) for c in spec.numeric_features}})
+
+    def accepted_bounds(self) -> dict[str, Bounds]:
+        """Return each limited numeric feature's bounds: the declared side where there is one, else -/+ its magnitude limit."""
+        magnitudes = self.magnitude_limits or {}
+        bounds = {}
+        for column in dict.fromkeys([*self.feature_bounds, *magnitudes]):
+            declared, magnitude = self.feature_bounds.get(column, Bounds()), magnitudes.get(column)
+            bounds[column] = Bounds(
+                min=declared.min if declared.min is not None or magnitude is None else -magnitude,
+                max=declared.max if declared.max is not None or magnitude is None else magnitude)
+        return bounds
+
+
+def magnitude_limit(values: pd.Series, headroom: float) -> float:
+    """Return the power of ten at or above `headroom` times the largest |value| (at least 1): absurd values lie beyond it."""
+    largest = float(np.nanmax(np.abs(values.to_numpy(dtype="float64")), initial=0.0))
+    return float(10 ** math.ceil(math.log10(headroom * max(largest, 1.0))))
 
 
 class InputSchema(StrictModel):
@@ -150,9 +195,10 @@ class ModelBundle:
 
 
 def build_recipe(train_split: pd.DataFrame, fills: dict[str, object], spec: ProblemSpec, limits: InputLimits) -> Recipe:
-    """Return the recipe of rows prepared like `train_split`: its fills, its categories, the spec's schema and limits."""
+    """Return the recipe of rows prepared like `train_split`: its fills, its categories, the spec's schema and limits,
+    with magnitude limits derived from its numeric values."""
     categories = {c: frozenset(train_split[c].dropna().astype("str")) for c in spec.categorical_features}
-    return Recipe(schema=InputSchema.of(spec, limits), fills=dict(fills), categories=categories,
+    return Recipe(schema=InputSchema.of(spec, limits.derived_from(train_split, spec)), fills=dict(fills), categories=categories,
                   sample_rows=train_split[spec.model_columns()].iloc[:SAMPLE_ROWS].reset_index(drop=True))
 
 

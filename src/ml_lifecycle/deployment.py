@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_lifecycle import rows
 from ml_lifecycle.bundle import BundleError, InputLimits, ModelBundle
 from ml_lifecycle.registry import LoadedBundle, Manifest, RegistryEvent
 from ml_lifecycle.spec import ProblemSpec
@@ -155,31 +154,6 @@ class DeployedModel:
         for position, column in enumerate(names):
             model_rows[:, position] = columns[column]
         return self.model.predict_proba(model_rows)[:, 1], unseen
-
-
-def row_problems(standardised: pd.DataFrame, typed: pd.DataFrame, spec: ProblemSpec, config: InputLimits) -> pd.Series:
-    """Return, per raw row, why it cannot be scored ('' when it can): text in numbers, impossible values, overlong text.
-
-    `typed` is `rows.cast_features(standardised, spec)`, passed in so a batch is cast once.
-    """
-    problems = rows.numeric_problems(standardised, spec, typed)
-
-    def add(mask: pd.Series, message: pd.Series | str) -> None:
-        if mask.any():
-            problems[mask] = problems[mask].where(problems[mask] == "", problems[mask] + "; ") + message
-
-    for column, bounds in config.feature_bounds.items():
-        values = typed[column]
-        if bounds.min is not None:
-            low = values < bounds.min
-            add(low, f"{column}: " + values[low].astype("str") + f" is below the minimum {bounds.min:g}")
-        if bounds.max is not None:
-            high = values > bounds.max
-            add(high, f"{column}: " + values[high].astype("str") + f" is above the maximum {bounds.max:g}")
-    for column in spec.categorical_features:
-        long = typed[column].str.len() > config.max_text_length
-        add(long.fillna(False), f"{column}: text longer than {config.max_text_length} characters")
-    return problems
 
 
 def deploy(loaded: LoadedBundle, spec: ProblemSpec) -> DeployedModel:

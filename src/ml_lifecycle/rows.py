@@ -7,38 +7,227 @@ same way everywhere: no training-serving skew.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
+import re
+from dataclasses import dataclass
+from itertools import compress, repeat
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ml_lifecycle.spec import ProblemSpec, snake_case
+from ml_lifecycle.spec import ProblemSpec, RawSource, snake_case
+
+if TYPE_CHECKING:
+    from ml_lifecycle.bundle import InputLimits
 
 SOURCE_COLUMN = "source_file"
+LINE_COLUMN = "source_line"  # the file line a row starts on, for messages and the removed-rows report
+RECORD_PROBLEM_COLUMN = "record_problem"  # why a record is malformed as a whole ('' when it is not)
+ECHO_LIMIT = 40  # characters of a value a message repeats
+# C0, DEL and C1 control characters: never part of a value; pandas' parser would cut a value short at a NUL
+CONTROL_CHARACTERS = "".join(chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)])
+_CONTROL = re.compile(f"[{re.escape(CONTROL_CHARACTERS)}]")
 
 
 class DataValidationError(ValueError):
     """Raw data breaks a rule of the spec; the message names the file, column and rule."""
 
 
-def read_raw_table(content: bytes, file: str, spec: ProblemSpec) -> pd.DataFrame:
-    """Return a raw file's rows as text columns, read with the problem's one declared format (`problem.raw`)."""
-    raw = spec.raw
+@dataclass(frozen=True)
+class RawTable:
+    """A raw file's records as text columns (index: record number from 0), the line each starts on, and why each is malformed."""
+
+    frame: pd.DataFrame
+    lines: pd.Series
+    problems: pd.Series
+
+
+def excerpt(text: str, limit: int = ECHO_LIMIT) -> str:
+    """Return a value as a message may repeat it: whole when short, else its start and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def control_character_problem(text: str) -> str:
+    """Return why `text` is refused for holding a control character ('' when it holds none)."""
+    found = _CONTROL.search(text)
+    return "" if found is None else (f"holds control character U+{ord(found.group()):04X} (rule: no control characters "
+                                     "U+0000-U+001F, U+007F-U+009F)")
+
+
+def decode_text(content: bytes, file: str, raw: RawSource) -> str:
+    """Return a raw file's text with line ends as '\\n' and no UTF-8 byte-order mark; raise naming the line and byte of a bad byte."""
+    utf8 = codecs.lookup(raw.encoding).name == "utf-8"
     try:
-        text = content.decode(raw.encoding)
+        text = content.decode("utf-8-sig" if utf8 else raw.encoding)
     except UnicodeDecodeError as error:
-        line = content.count(b"\n", 0, error.start) + 1
+        start = error.start  # the decoder's offset counts from the first byte, a byte-order mark included
+        line, line_start = content.count(b"\n", 0, start) + 1, content.rfind(b"\n", 0, start) + 1
         raise DataValidationError(
-            f"{file}: line {line} (byte {error.start}) is not {raw.encoding} text: {content[error.start:error.end]!r} "
+            f"{file}: line {line}, byte {start - line_start + 1} of the line "
+            f"(byte offset {start} in the file) is not {raw.encoding} text: {content[start:error.end]!r} "
             "(rule: problem.raw.encoding)"
         ) from None
+    return text.replace("\r\n", "\n") if "\r" in text else text
+
+
+def _ascii_bytes(text: str) -> np.ndarray | None:
+    """Return an ASCII text's bytes as an array (one per character, for numpy-speed scans); None for other text."""
+    return np.frombuffer(text.encode("ascii"), dtype=np.uint8) if text.isascii() else None
+
+
+def split_records(text: str, data: np.ndarray | None, raw: RawSource) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Return each record's text, the line it starts on and its number of fields; blank and comment lines skipped.
+
+    `data` is `_ascii_bytes(text)`.
+    """
+    lines = text.split("\n")
+    commented = raw.comment is not None and raw.comment in text
+    if commented:
+        lines = [line.split(raw.comment, 1)[0] for line in lines]
+    if '"' in text:  # a quoted field may span lines or hold a separator: the csv module finds the records
+        return _quoted_records(lines, raw)
+    starts = np.arange(1, len(lines) + 1)
+    if not commented and data is not None:
+        widths = _fields_per_line(data, raw.separator)
+    else:
+        widths = np.fromiter(map(str.count, lines, repeat(raw.separator)), dtype=np.int64, count=len(lines)) + 1
+    if not all(map(str.strip, lines)):  # C-speed passes: most files have no blank line but the last
+        keep = np.fromiter(map(bool, map(str.strip, lines)), dtype=bool, count=len(lines))
+        lines, starts, widths = list(compress(lines, keep)), starts[keep], widths[keep]
+    return lines, starts, widths
+
+
+def _fields_per_line(data: np.ndarray, separator: str) -> np.ndarray:
+    """Return the number of fields of every line of an ASCII text, counted on its bytes (numpy speed, no line objects)."""
+    ends = np.flatnonzero(data == ord("\n"))
+    separators = np.flatnonzero(data == ord(separator))
+    before = np.searchsorted(separators, np.r_[0, ends + 1, data.size])  # separators before each line's start, and the end
+    return np.diff(before) + 1
+
+
+def _quoted_records(lines: list[str], raw: RawSource) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Return the records of a file with quoted fields as `split_records` does, read by the csv module."""
+    texts, starts, widths = [], [], []
+    reader = csv.reader(iter(lines), delimiter=raw.separator, skipinitialspace=True)
+    start = 1
+    for fields in reader:
+        record = "\n".join(lines[start - 1:reader.line_num])
+        if record.strip():
+            texts.append(record)
+            starts.append(start)
+            widths.append(len(fields))
+        start = reader.line_num + 1
+    return texts, np.array(starts, dtype=np.int64), np.array(widths, dtype=np.int64)
+
+
+def fields_of(record: str, raw: RawSource) -> list[str]:
+    """Return one record's fields as the file's parser reads them."""
+    return next(csv.reader([record], delimiter=raw.separator, skipinitialspace=True), [])
+
+
+def _usual_width(widths: np.ndarray, declared: int) -> int:
+    """Return the commonest number of fields per record; on a tie (or with no record), the declared one, else the largest."""
+    if not len(widths):
+        return declared
+    found, counts = np.unique(widths, return_counts=True)
+    tied = found[counts == counts.max()].tolist()
+    return declared if declared in tied else max(tied)
+
+
+def _record_names(header: list[str] | None, width: int, spec: ProblemSpec) -> list[str]:
+    """Return the snake_case names of a file's columns: its header's, the declared ones (with or without the label),
+    or `field_1`... when the width fits neither (the caller's `standardise` then names the rule)."""
+    if header is not None:
+        return [snake_case(h) for h in header]
     try:
-        return pd.read_csv(io.StringIO(text), sep=raw.separator, header=None if raw.column_names else 0, dtype=str,
-                           keep_default_na=False, skipinitialspace=True, comment=raw.comment)
-    except pd.errors.EmptyDataError:
-        raise DataValidationError(f"{file}: the file is empty (rule: non-empty)") from None
-    except pd.errors.ParserError as error:
-        raise DataValidationError(f"{file}: not {raw.separator!r}-separated rows of one width: {error}") from None
+        return column_names(pd.DataFrame(columns=range(width)), spec, "", label_optional=True)
+    except DataValidationError:
+        return [f"field_{i + 1}" for i in range(width)]
+
+
+def _control_pattern(allowed: str) -> re.Pattern[str]:
+    """Return the pattern of the control characters but `allowed` ones (a tab separator, line ends between records)."""
+    return re.compile(f"[{re.escape(''.join(c for c in CONTROL_CHARACTERS if c not in allowed))}]")
+
+
+def _holds_control_characters(text: str, data: np.ndarray | None, allowed: str) -> bool:
+    """Return whether `text` holds a control character but `allowed` ones; an ASCII text is counted on its bytes (fast)."""
+    if data is None:
+        return _control_pattern(allowed).search(text) is not None
+    found = np.count_nonzero(data < 0x20) + np.count_nonzero(data == 0x7F)
+    return bool(found - sum(np.count_nonzero(data == ord(c)) for c in set(allowed) if ord(c) < 0x20))
+
+
+def _with_control_characters(text: str, data: np.ndarray | None, texts: list[str], separator: str) -> list[int]:
+    """Return the positions of the records holding a control character (one scan of the text finds most files clean)."""
+    if '"' not in text and not _holds_control_characters(text, data, separator + "\n"):  # records then never span lines
+        return []
+    inside = _control_pattern(separator)  # a line end inside a record is a quoted field's
+    return [i for i, record in enumerate(texts) if inside.search(record)]
+
+
+def _record_problem(record: str, width: int, expected: int, names: list[str], raw: RawSource) -> tuple[list[str | None], str]:
+    """Return a malformed record's fields (padded or cut to the file's width, control characters escaped) and why it is malformed."""
+    fields = fields_of(record, raw)
+    plural = "" if width == 1 else "s"
+    problems = [] if width == expected else [f"{width} field{plural} where {expected} are expected (rule: one field per column)"]
+    for name, value in zip(names, fields, strict=False):
+        problem = control_character_problem(value)
+        if problem:
+            problems.append(f"{name}: {problem}")
+            break
+    shown: list[str | None] = [_CONTROL.sub(lambda c: repr(c.group())[1:-1], value) for value in fields[:expected]]
+    return shown + [None] * (expected - len(shown)), "; ".join(problems) or control_character_problem(record)
+
+
+def read_records(content: bytes, file: str, spec: ProblemSpec) -> RawTable:
+    """Return every record of a raw file read with the problem's one declared format (`problem.raw`), malformed ones with their problem."""
+    raw = spec.raw
+    text = decode_text(content, file, raw)
+    data = _ascii_bytes(text)
+    texts, lines, widths = split_records(text, data, raw)
+    if not texts:
+        raise DataValidationError(f"{file}: the file is empty (rule: non-empty)")
+    header = None
+    if raw.column_names is None:
+        header, texts, lines, widths = fields_of(texts[0], raw), texts[1:], lines[1:], widths[1:]
+    expected = len(header) if header is not None else _usual_width(widths, len(raw.column_names))
+    names = _record_names(header, expected, spec)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataValidationError(f"{file}: column name(s) {repeated} appear more than once in the header (rule: one column per name)")
+    good = widths == expected
+    good[_with_control_characters(text, data, texts, raw.separator)] = False
+    malformed = np.flatnonzero(~good).tolist()
+    frame = _parse_records(texts if good.all() else list(compress(texts, good)), names, raw, file).set_axis(np.flatnonzero(good))
+    problems = pd.Series("", index=range(len(texts)), dtype="str")
+    if malformed:
+        parsed = [_record_problem(texts[i], widths[i], expected, names, raw) for i in malformed]
+        bad = pd.DataFrame([fields for fields, _ in parsed], columns=names, index=malformed, dtype="str")
+        frame = pd.concat([frame, bad]).sort_index()
+        problems[malformed] = [problem for _, problem in parsed]
+    return RawTable(frame=frame, lines=pd.Series(lines, dtype="int64"), problems=problems)
+
+
+def _parse_records(texts: list[str], names: list[str], raw: RawSource, file: str) -> pd.DataFrame:
+    """Return well-formed records (all of one width) as text columns: empty fields '', nothing treated as missing yet."""
+    if not texts:
+        return pd.DataFrame({n: pd.Series(dtype="str") for n in names})
+    try:
+        return pd.read_csv(io.StringIO("\n".join(texts)), sep=raw.separator, header=None, names=names, dtype=str,
+                           keep_default_na=False, skipinitialspace=True, quotechar='"')
+    except pd.errors.ParserError as error:  # quoting the csv module reads one way and pandas another
+        raise DataValidationError(f"{file}: records {raw.separator!r}-separated with quotes pandas cannot read: {error}") from None
+
+
+def read_raw_table(content: bytes, file: str, spec: ProblemSpec) -> pd.DataFrame:
+    """Return a raw file's rows as text columns, read with the problem's one declared format; raise naming every malformed record's line."""
+    table = read_records(content, file, spec)
+    raise_if_any(table.problems, pd.Series(file, index=table.problems.index), "every record well-formed", table.lines)
+    return table.frame
 
 
 def standardise(raw: pd.DataFrame, spec: ProblemSpec, file: str, label_optional: bool = False,
@@ -101,7 +290,7 @@ def label_problems(labels: pd.Series, spec: ProblemSpec) -> pd.Series:
     unknown = normalised.notna() & ~normalised.isin(known)
     problems = pd.Series("", index=labels.index, dtype="string")
     problems[unknown] = (
-        f"{spec.target_column}: '" + labels[unknown].astype("string") + f"' is not one of {sorted(known)}"
+        f"{spec.target_column}: '" + labels[unknown].astype("string").map(excerpt) + f"' is not one of {sorted(known)}"
     )
     return problems
 
@@ -149,7 +338,7 @@ def numeric_problems(frame: pd.DataFrame, spec: ProblemSpec, typed: pd.DataFrame
         bad = values.notna().to_numpy() & ~np.isfinite(parsed.to_numpy())  # text that is no number, or infinite
         if bad.any():
             prefix = problems[bad].where(problems[bad] == "", problems[bad] + "; ")
-            problems[bad] = prefix + f"{column}: '" + values[bad].astype("string") + "' is not a number"
+            problems[bad] = prefix + f"{column}: '" + values[bad].astype("string").map(excerpt) + "' is not a number"
     return problems
 
 
@@ -166,16 +355,66 @@ def cast_features(frame: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
     return typed
 
 
-def raise_if_any(problems: pd.Series, file_of_row: pd.Series, rule: str) -> None:
-    """Raise a DataValidationError summarising the non-empty problems, by file, with examples."""
+def limit_problems(typed: pd.DataFrame, spec: ProblemSpec, limits: InputLimits) -> pd.Series:
+    """Return, per row, which values break the input limits the service applies: bounds (declared, else the bundle's
+    magnitude limits) and the longest categorical text."""
+    problems = pd.Series("", index=typed.index, dtype="str")
+
+    def add(mask: pd.Series, message: pd.Series | str) -> None:
+        if mask.any():
+            problems[mask] = problems[mask].where(problems[mask] == "", problems[mask] + "; ") + message
+
+    for column, bounds in limits.accepted_bounds().items():
+        values = typed[column].where(np.isfinite(typed[column]))  # a non-finite value is reported as no number
+        if bounds.min is not None:
+            low = values < bounds.min
+            add(low, f"{column}: " + values[low].astype("str") + f" is below the minimum {bounds.min:g}")
+        if bounds.max is not None:
+            high = values > bounds.max
+            add(high, f"{column}: " + values[high].astype("str") + f" is above the maximum {bounds.max:g}")
+    for column in spec.categorical_features:
+        long = typed[column].str.len() > limits.max_text_length
+        add(long.fillna(False), f"{column}: text longer than {limits.max_text_length} characters")
+    return problems
+
+
+def unless_malformed(problems: pd.Series, record_problems: pd.Series) -> pd.Series:
+    """Return per-value problems without those of malformed records: their fields are not where the columns say."""
+    return problems.where(record_problems == "", "")
+
+
+def joined_problems(*problems: pd.Series) -> pd.Series:
+    """Return, per row, the non-empty problems of several checks joined with '; ' ('' when none)."""
+    joined = pd.Series("", index=problems[0].index, dtype="str")
+    for check in problems:
+        more = check.astype("str")
+        joined = joined.where(more == "", joined.where(joined == "", joined + "; ") + more)
+    return joined
+
+
+def row_problems(standardised: pd.DataFrame, typed: pd.DataFrame, spec: ProblemSpec, limits: InputLimits) -> pd.Series:
+    """Return, per raw row, why it cannot be scored ('' when it can): text in numbers, values beyond the input limits.
+
+    `typed` is `cast_features(standardised, spec)`, passed in so a batch is cast once. The same limits
+    make the service answer 422 (`serving.schema.row_model`) and training fail or remove the row.
+    """
+    return joined_problems(numeric_problems(standardised, spec, typed), limit_problems(typed, spec, limits))
+
+
+def rule_breaks(problems: pd.Series, file_of_row: pd.Series, rule: str, lines: pd.Series | None = None) -> list[str]:
+    """Return one message per file summarising the non-empty problems with examples (and their lines, when given)."""
     failing = problems[problems != ""]
-    if failing.empty:
-        return
-    lines = []
-    for file, messages in failing.groupby(file_of_row[failing.index], sort=True):
-        examples = "; ".join(messages.head(3).tolist())
-        lines.append(f"{file}: {len(messages)} row(s) break rule '{rule}', e.g. {examples}")
-    raise DataValidationError("\n".join(lines))
+    if lines is not None:
+        failing = "line " + lines[failing.index].astype("str") + ": " + failing
+    return [f"{file}: {len(examples)} row(s) break rule '{rule}', e.g. {'; '.join(examples.head(3).tolist())}"
+            for file, examples in failing.groupby(file_of_row[failing.index], sort=True)]
+
+
+def raise_if_any(problems: pd.Series, file_of_row: pd.Series, rule: str, lines: pd.Series | None = None) -> None:
+    """Raise a DataValidationError summarising the non-empty problems, by file, with examples (and their lines, when given)."""
+    messages = rule_breaks(problems, file_of_row, rule, lines)
+    if messages:
+        raise DataValidationError("\n".join(messages))
 
 
 def add_slice_columns(features: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:

@@ -40,6 +40,8 @@ JSON_CASES = [
     ("beyond the upper bound", lambda r: changed(r, hours_per_week=200), 422, "hours_per_week: Input should be less than or equal to 168"),
     ("unknown extra field", lambda r: changed(r, fnlwgt=77516), 422, "fnlwgt: Extra inputs are not permitted"),
     ("overlong text", lambda r: changed(r, occupation="x" * 101), 422, "occupation: String should have at most 100 characters"),
+    ("control character", lambda r: changed(r, workclass="Priv\x00ate"), 422, "workclass: Value error, holds control character U+0000"),
+    ("beyond the magnitude limit", lambda r: changed(r, capital_gain=1e308), 422, "capital_gain: Input should be less than or equal to"),
     ("bad row inside a list", lambda r: [r, changed(r, age=None, sex=3)], 422, "rows[1].sex: Input should be a valid string"),
     ("empty list", lambda r: [], 422, "rows: List should have at least 1 item"),
     ("a bare number", lambda r: 42, 422, "Input should be a valid dictionary"),

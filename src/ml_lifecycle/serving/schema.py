@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -20,23 +21,34 @@ from pydantic import (
 )
 
 from ml_lifecycle.bundle import InputLimits
+from ml_lifecycle.rows import control_character_problem, excerpt  # noqa: F401 - excerpt: the service's error bodies import it here
 from ml_lifecycle.spec import ProblemSpec
 
 ONE_ROW, MANY_ROWS = "row", "rows"
 
 
+def refuse_control_characters(text: str) -> str:
+    """Return `text`, or raise when it holds a control character (the rule every raw file's records follow too)."""
+    problem = control_character_problem(text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
 def row_model(spec: ProblemSpec, limits: InputLimits, example: dict[str, Any]) -> type[BaseModel]:
-    """Return the pydantic model of one input row: numbers finite and within declared bounds, text bounded in length."""
+    """Return the pydantic model of one input row: numbers finite and within the bundle's bounds (declared, else its
+    magnitude limits), text bounded in length and free of control characters."""
     fields: dict[str, Any] = {}
+    accepted = limits.accepted_bounds()
     for column in spec.numeric_features:
-        bounds = limits.feature_bounds.get(column)
+        bounds = accepted.get(column)
         number = Annotated[
             float,
             Field(strict=True, allow_inf_nan=False, ge=bounds.min if bounds else None, le=bounds.max if bounds else None),
         ]
         fields[column] = (number | None, Field(description=f"numeric feature {column!r}; null if missing"))
     for column in spec.categorical_features:
-        text = Annotated[str, Field(max_length=limits.max_text_length)]
+        text = Annotated[str, Field(max_length=limits.max_text_length), AfterValidator(refuse_control_characters)]
         fields[column] = (
             text | None,
             Field(description=f"categorical feature {column!r}; null if missing; a value never seen in training is scored and flagged"),
@@ -89,14 +101,6 @@ class Feedback(BaseModel):
 
     request_id: str = Field(min_length=1, max_length=64)
     labels: list[str] = Field(min_length=1, description="One raw label per row of the request, as the problem's target.positive_label or negative_label.")
-
-
-ECHO_LIMIT = 40  # characters of a client's value an error message repeats
-
-
-def excerpt(text: str, limit: int = ECHO_LIMIT) -> str:
-    """Return a client's value as an error may repeat it: whole when short, else its start and its length."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def error_location(location: tuple[Any, ...]) -> str:

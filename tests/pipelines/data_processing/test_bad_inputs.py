@@ -11,6 +11,7 @@ import yaml
 from kedro.io import DataCatalog
 from kedro.validation.exceptions import ParameterValidationError
 
+from ml_lifecycle.bundle import InputLimits
 from ml_lifecycle.pipelines.data_processing import nodes
 from ml_lifecycle.rows import DataValidationError
 from ml_lifecycle.spec import ProblemSpec
@@ -18,13 +19,15 @@ from tests.conftest import REPO_ROOT, add_env, run_kedro
 
 from .tiny_problem import HEADER, as_partitions, labelled_records, raw_frame, tiny_spec
 
+REMEDY = "(data_processing.bad_rows: remove drops such rows, counted)"
 GOOD_TRAIN = labelled_records(8, 3)
 GOOD_TEST = labelled_records(4, 1, start_age=60)
 
 
-def prepare(spec: ProblemSpec, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Run the standardise and validate nodes on raw frames held in memory."""
-    return nodes.validate_rows(nodes.standardise_raw_rows(as_partitions(frames), spec), spec)
+def prepare(spec: ProblemSpec, frames: dict[str, pd.DataFrame], limits: InputLimits = InputLimits(),
+            rules: nodes.RowRules = nodes.RowRules()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run the standardise and validate nodes on raw frames held in memory: validated rows and removed rows."""
+    return nodes.validate_rows(nodes.standardise_raw_rows(as_partitions(frames), spec), spec, limits, rules)
 
 
 def replaced(records: list[list[str]], row: int, column: int, value: str) -> list[list[str]]:
@@ -66,7 +69,7 @@ def test_an_unknown_label_names_the_file_the_value_the_declared_labels_and_the_r
         prepare(tiny_spec(), {"train.csv": raw_frame(*GOOD_TRAIN), "test.csv": raw_frame(*test)})
     assert str(error.value) == (
         "raw/test.csv: 1 row(s) break rule 'label is a declared label', "
-        "e.g. income: '>50 K' is not one of ['<=50K', '>50K']"
+        "e.g. line 4: income: '>50 K' is not one of ['<=50K', '>50K']\n" + REMEDY
     )
 
 
@@ -76,7 +79,7 @@ def test_text_in_a_numeric_column_names_the_file_the_column_the_value_and_the_ru
         prepare(tiny_spec(), {"train.csv": raw_frame(*train), "test.csv": raw_frame(*GOOD_TEST)})
     assert str(error.value) == (
         "raw/train.csv: 2 row(s) break rule 'numeric features hold numbers', "
-        "e.g. age: 'thirty' is not a number; hours_per_week: '1e999' is not a number"
+        "e.g. line 3: age: 'thirty' is not a number; line 7: hours_per_week: '1e999' is not a number\n" + REMEDY
     )
 
 
@@ -157,7 +160,16 @@ def test_a_run_that_fails_on_bad_data_leaves_earlier_versioned_outputs_untouched
 
     assert str(error.value).startswith(
         "data/01_raw/adult/adult.data: 1 row(s) break rule 'numeric features hold numbers', "
-        "e.g. age: 'thirty' is not a number"
+        "e.g. line 11: age: 'thirty' is not a number"
     )
     after = [p for p in saved_files(project_copy) if "02_intermediate" not in p.parts]
     assert fingerprint(after) == before
+
+
+def test_a_row_breaking_two_rules_is_removed_once_counted_under_the_first_with_both_reasons():
+    train = replaced(replaced(GOOD_TRAIN, 1, 0, "thirty"), 1, 2, "x" * 300)
+    _, removed = prepare(tiny_spec(), {"train.csv": raw_frame(*train), "test.csv": raw_frame(*GOOD_TEST)},
+                         rules=nodes.RowRules(bad_rows="remove"))
+    assert removed.to_dict("records") == [{
+        "source_file": "raw/train.csv", "source_line": 3, "rule": "numeric features hold numbers",
+        "reason": "age: 'thirty' is not a number; work_class: text longer than 200 characters"}]

@@ -7,12 +7,15 @@ import pandas as pd
 import pytest
 
 from ml_lifecycle import rows
+from ml_lifecycle.bundle import InputLimits
 from ml_lifecycle.pipelines.data_processing import nodes
 from ml_lifecycle.spec import ProblemSpec
 
 from .tiny_problem import HEADER, as_partitions, labelled_records, raw_frame, tiny_spec
 
 TRAIN_FILE, TEST_FILE = "raw/train.csv", "raw/test.csv"
+RULES = nodes.RowRules()
+NOTHING_REMOVED = pd.DataFrame(columns=nodes.REMOVED_COLUMNS)
 
 
 def values(column: pd.Series) -> list:
@@ -25,7 +28,12 @@ def validated(spec: ProblemSpec, train: list[list[str]], test: list[list[str]] |
     frames = {"train.csv": raw_frame(*train)}
     if test is not None:
         frames["test.csv"] = raw_frame(*test)
-    return nodes.validate_rows(nodes.standardise_raw_rows(as_partitions(frames), spec), spec)
+    return nodes.validate_rows(nodes.standardise_raw_rows(as_partitions(frames), spec), spec, InputLimits(), RULES)[0]
+
+
+def split(validated_rows: pd.DataFrame, spec: ProblemSpec, rules: nodes.RowRules = RULES) -> tuple:
+    """Return the split node's outputs for rows no rule removed."""
+    return nodes.split_rows(validated_rows, NOTHING_REMOVED, spec, rules)
 
 
 # ---------- standardise ----------
@@ -119,7 +127,9 @@ def test_declared_labels_must_differ_after_normalisation():
 def test_validate_rows_types_features_encodes_target_and_adds_bands():
     spec = tiny_spec()
     typed = validated(spec, [["29", "40", "Private", ">50K"], ["30", "?", "?", "<=50K."]], [["45", "20", "State-gov", ">50K."]])
-    assert list(typed.columns) == ["age", "hours_per_week", "work_class", "income", "age_band", "source_file"]
+    assert list(typed.columns) == ["age", "hours_per_week", "work_class", "income", "age_band", "source_file", "source_line",
+                                   "record_hash"]
+    assert typed["source_line"].tolist() == [2, 3, 2]
     assert typed["age"].dtype == "float64"
     assert typed["age"].tolist() == [29.0, 30.0, 45.0]
     assert typed["hours_per_week"].isna().tolist() == [False, True, False]
@@ -146,9 +156,7 @@ def test_bands_are_left_closed_and_name_values_outside_every_band():
 
 def test_split_uses_the_test_file_as_test_and_carves_a_stratified_validation_split():
     spec = tiny_spec()
-    train, validation, test, _ = nodes.split_rows(
-        validated(spec, labelled_records(40, 8), labelled_records(10, 3, start_age=70)), spec
-    )
+    train, validation, test, _ = split(validated(spec, labelled_records(40, 8), labelled_records(10, 3, start_age=70)), spec)
     assert set(test["source_file"]) == {TEST_FILE}
     assert (len(train), len(validation), len(test)) == (30, 10, 10)
     assert (train["income"].sum(), validation["income"].sum(), test["income"].sum()) == (6, 2, 3)
@@ -157,7 +165,7 @@ def test_split_uses_the_test_file_as_test_and_carves_a_stratified_validation_spl
 def test_split_without_a_test_file_carves_stratified_test_and_validation_splits():
     spec = tiny_spec(raw={"test_file": None})
     rows_in = validated(spec, labelled_records(100, 20))
-    train, validation, test, _ = nodes.split_rows(rows_in, spec)
+    train, validation, test, _ = split(rows_in, spec)
     assert (len(train), len(validation), len(test)) == (60, 20, 20)
     assert (train["income"].sum(), validation["income"].sum(), test["income"].sum()) == (12, 4, 4)
     assert sorted([*train.index, *validation.index, *test.index]) == list(rows_in.index)
@@ -166,7 +174,7 @@ def test_split_without_a_test_file_carves_stratified_test_and_validation_splits(
 def test_split_is_reproducible_for_a_seed():
     spec = tiny_spec(raw={"test_file": None})
     rows_in = validated(spec, labelled_records(50, 10))
-    first, second = nodes.split_rows(rows_in, spec), nodes.split_rows(rows_in, spec)
+    first, second = split(rows_in, spec), split(rows_in, spec)
     assert [list(part.index) for part in first[:3]] == [list(part.index) for part in second[:3]]
 
 
@@ -174,10 +182,14 @@ def test_split_accounts_for_every_row_including_missing_labels_and_dropped_dupli
     spec = tiny_spec(split={"drop_duplicate_rows": True})
     records = labelled_records(40, 8)
     train_records = [*records, records[0], ["99", "40", "Private", "?"]]
-    _, _, _, accounting = nodes.split_rows(validated(spec, train_records, labelled_records(10, 3, start_age=70)), spec)
+    _, _, _, accounting = split(validated(spec, train_records, labelled_records(10, 3, start_age=70)), spec)
     assert accounting == {
         "raw_rows": 52,
-        "removed": {"missing label": 1, "duplicate row": 1},
+        "removed": {"missing label": 1, "duplicate row": 1, "validation row equal to a train row": 0,
+                    "test row equal to a train or validation row": 0},
+        "removed_examples": [],
+        "evaluation_duplicates": {"validation_rows_equal_to_train": 0, "test_rows_equal_to_train_or_validation": 0,
+                                  "removed": True},
         "split_rows": {"train": 30, "validation": 10, "test": 10},
     }
 
@@ -185,7 +197,8 @@ def test_split_accounts_for_every_row_including_missing_labels_and_dropped_dupli
 def test_split_keeps_duplicate_rows_unless_told_to_drop_them():
     spec = tiny_spec()
     records = labelled_records(40, 8)
-    _, _, _, accounting = nodes.split_rows(validated(spec, [*records, records[0]], labelled_records(10, 3, start_age=70)), spec)
+    keep = nodes.RowRules(evaluation_duplicates="keep")
+    _, _, _, accounting = split(validated(spec, [*records, records[0]], labelled_records(10, 3, start_age=70)), spec, keep)
     assert accounting["removed"] == {"missing label": 0}
     assert sum(accounting["split_rows"].values()) == 51
 

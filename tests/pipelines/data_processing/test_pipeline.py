@@ -9,7 +9,9 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from ml_lifecycle.bundle import InputLimits
 from ml_lifecycle.pipelines.data_processing import create_pipeline
+from ml_lifecycle.pipelines.data_processing.nodes import RowRules
 from ml_lifecycle.spec import ProblemSpec
 from tests.conftest import project_catalog, run_kedro
 
@@ -22,7 +24,8 @@ VERSIONED_OUTPUTS = [*SPLITS, "monitoring_reference", "frozen_holdout"]
 def run_in_memory(spec: ProblemSpec, frames: dict[str, pd.DataFrame]) -> dict[str, object]:
     """Run the pipeline on raw frames held in memory; return each free output's data."""
     catalog = DataCatalog(
-        datasets={"raw_files": MemoryDataset(as_partitions(frames)), "params:problem": MemoryDataset(spec)}
+        datasets={"raw_files": MemoryDataset(as_partitions(frames)), "params:problem": MemoryDataset(spec),
+                  "params:deployment": MemoryDataset(InputLimits()), "params:data_processing": MemoryDataset(RowRules())}
     )
     return {name: dataset.load() for name, dataset in SequentialRunner().run(create_pipeline(), catalog).items()}
 
@@ -65,7 +68,10 @@ def test_pipeline_report_accounts_for_every_raw_row(tiny_outputs):
     accounting = tiny_outputs["data_quality_report"]["row_accounting"]
     assert accounting == {
         "raw_rows": 50,
-        "removed": {"missing label": 0},
+        "removed": {"missing label": 0, "validation row equal to a train row": 0, "test row equal to a train or validation row": 0},
+        "removed_examples": [],
+        "evaluation_duplicates": {"validation_rows_equal_to_train": 0, "test_rows_equal_to_train_or_validation": 0,
+                                  "removed": True},
         "split_rows": {"train": 30, "validation": 10, "test": 10},
     }
 

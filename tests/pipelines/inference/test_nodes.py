@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml_lifecycle import batch_scoring as nodes
+from ml_lifecycle.bundle import Bounds
 from ml_lifecycle.deployment import DeployedModel
-from ml_lifecycle.pipelines.inference import nodes
 from ml_lifecycle.rows import DataValidationError
 from ml_lifecycle.spec import ProblemSpec
 from tests.conftest import csv_bytes
@@ -24,7 +25,10 @@ def raw(*records: list[str]) -> bytes:
 
 def test_deploying_takes_the_fills_categories_and_limits_of_the_bundle(deployed: DeployedModel):
     assert deployed.version == "v1" and deployed.threshold == 0.5
-    assert deployed.fills == FILLS and deployed.limits == LIMITS
+    assert deployed.fills == FILLS
+    # the declared limits, with magnitude limits derived from the training rows (ages 18-69, hours 20-59: 10x, up to a power of ten)
+    assert deployed.limits == LIMITS.model_copy(update={"magnitude_limits": {"age": 1000.0, "hours_per_week": 1000.0}})
+    assert deployed.limits.accepted_bounds() == {"age": Bounds(min=0, max=120), "hours_per_week": Bounds(min=-1000, max=1000)}
     assert deployed.categories == {"work_class": frozenset({"Private", "State-gov"})}
     assert deployed.promotion.event == "promoted" and deployed.manifest.problem == "tiny"
 
@@ -41,7 +45,8 @@ def test_usable_rows_are_scored_at_the_stored_threshold_and_bad_rows_rejected_wi
         "hours_per_week: 'x' is not a number; age: -2.0 is below the minimum 0",
         "work_class: text longer than 12 characters",
     ]
-    assert rejects.columns.tolist() == ["input_row", "age", "hours_per_week", "work_class", "reasons"]
+    assert rejects.columns.tolist() == ["input_row", "source_line", "age", "hours_per_week", "work_class", "reasons"]
+    assert rejects["source_line"].tolist() == [2, 4, 6]
     assert (predictions["decision"] == (predictions["probability"] >= 0.5)).all()
     assert predictions["predicted_label"].tolist() == [">50K" if d else "<=50K" for d in predictions["decision"]]
     assert predictions["unseen_categories"].tolist() == ["", "", "work_class=Gig-economy", ""]

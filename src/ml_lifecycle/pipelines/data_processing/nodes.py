@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import Field
 from sklearn.model_selection import train_test_split
 
 from ml_lifecycle import rows
-from ml_lifecycle.spec import ProblemSpec
+from ml_lifecycle.bundle import InputLimits
+from ml_lifecycle.spec import ProblemSpec, StrictModel
+
+RECORDS, NUMBERS, LIMITS, LABELS = ("every record well-formed", "numeric features hold numbers",
+                                    "values within the input limits (deployment)", "label is a declared label")
+REMOVED_COLUMNS = [rows.SOURCE_COLUMN, rows.LINE_COLUMN, "rule", "reason"]
+RECORD_HASH = "record_hash"  # of a record's every raw column but the label: equal hashes and labels, exact duplicates
+REMOVED_EXAMPLES = 20  # removed rows the quality report lists with their file, line and reason
+
+
+class RowRules(StrictModel):
+    """What training does with rows breaking a row rule and with evaluation rows repeating a training row
+    (`parameters_data_processing.yml`, key `data_processing`; docs/bring_your_own_data.md, *Row rules*)."""
+
+    bad_rows: Literal["fail", "remove"] = Field(
+        default="fail", description="fail: the run stops naming file, line and column; remove: counted by rule in the quality report.")
+    evaluation_duplicates: Literal["remove", "keep"] = Field(
+        default="remove", description="Validation / test rows repeating a training record exactly: removed (counted) or kept (still counted).")
 
 
 def standardise_raw_rows(raw_files: dict[str, Callable[[], bytes]], spec: ProblemSpec) -> pd.DataFrame:
-    """Return every declared raw file's rows, standardised and tagged with their file."""
+    """Return every declared raw file's records, standardised and tagged with their file, line and any record-level problem."""
     declared = [f for f in (spec.raw.train_file, spec.raw.test_file) if f is not None]
     frames = []
     for file in declared:
@@ -21,29 +40,73 @@ def standardise_raw_rows(raw_files: dict[str, Callable[[], bytes]], spec: Proble
             raise rows.DataValidationError(
                 f"{path}: file not found (problem.raw); files present: {sorted(raw_files)}"
             )
-        frame = rows.standardise(rows.read_raw_table(raw_files[file](), path, spec), spec, path)
+        table = rows.read_records(raw_files[file](), path, spec)
+        frame = rows.standardise(table.frame, spec, path)
         # per file: once files are concatenated, a column one file lacks looks merely missing
         rows.require_columns(frame, [*spec.features, spec.target_column], path)
+        frame[RECORD_HASH] = _record_hashes(frame, spec)
+        frame[rows.LINE_COLUMN] = table.lines
+        frame[rows.RECORD_PROBLEM_COLUMN] = table.problems
         if spec.raw.sample_rows is not None and len(frame) > spec.raw.sample_rows:
             frame = frame.sample(n=spec.raw.sample_rows, random_state=spec.seed).sort_index()
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
-def validate_rows(standardised_rows: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
-    """Return typed rows (features, 0/1 target, slice columns, file) after checking every rule."""
-    files = standardised_rows[rows.SOURCE_COLUMN]
+def _record_hashes(frame: pd.DataFrame, spec: ProblemSpec) -> pd.Series:
+    """Return a hash per record of every raw column (dropped ones included) but the label and the file name."""
+    return pd.util.hash_pandas_object(frame.drop(columns=[spec.target_column, rows.SOURCE_COLUMN]), index=False)
+
+
+def _rule_problems(standardised: pd.DataFrame, typed: pd.DataFrame, spec: ProblemSpec, limits: InputLimits) -> pd.DataFrame:
+    """Return, per row and rule, why the row breaks it ('' when it does not): the rules batch inference and the service apply, and the label's."""
+    malformed = standardised[rows.RECORD_PROBLEM_COLUMN]
+    values = {NUMBERS: rows.numeric_problems(standardised, spec, typed), LIMITS: rows.limit_problems(typed, spec, limits),
+              LABELS: rows.label_problems(standardised[spec.target_column], spec)}
+    return pd.DataFrame({RECORDS: malformed} | {rule: rows.unless_malformed(p, malformed) for rule, p in values.items()})
+
+
+def _removed_rows(problems: pd.DataFrame, standardised: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per row breaking a rule: its file, line, first broken rule (the one it is counted under) and every reason."""
+    broken = problems[(problems != "").any(axis=1)]
+    return pd.DataFrame({
+        rows.SOURCE_COLUMN: standardised.loc[broken.index, rows.SOURCE_COLUMN],
+        rows.LINE_COLUMN: standardised.loc[broken.index, rows.LINE_COLUMN],
+        "rule": (broken != "").idxmax(axis=1) if len(broken) else pd.Series(dtype="str"),
+        "reason": rows.joined_problems(*(broken[rule] for rule in broken.columns)),
+    }, columns=REMOVED_COLUMNS).reset_index(drop=True)
+
+
+def validate_rows(standardised_rows: pd.DataFrame, spec: ProblemSpec, limits: InputLimits,
+                  rules: RowRules) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return typed rows (features, 0/1 target, slice columns, file, line) and the rows removed for breaking a rule.
+
+    A row breaking a rule fails the run, naming its file, line and column (`rules.bad_rows: fail`), or is removed.
+    """
+    files, lines = standardised_rows[rows.SOURCE_COLUMN], standardised_rows[rows.LINE_COLUMN]
     target = spec.target_column
     for file, frame in standardised_rows.groupby(rows.SOURCE_COLUMN, sort=False):
         rows.require_columns(frame.dropna(axis=1, how="all"), [target], file)
         rows.require_columns(frame, spec.features, file)
-    rows.raise_if_any(rows.numeric_problems(standardised_rows, spec), files, "numeric features hold numbers")
-    rows.raise_if_any(rows.label_problems(standardised_rows[target], spec), files, "label is a declared label")
     typed = rows.cast_features(standardised_rows, spec)
+    problems = _rule_problems(standardised_rows, typed, spec, limits)
+    if rules.bad_rows == "fail":
+        messages = [m for rule in problems for m in rows.rule_breaks(problems[rule], files, rule, lines)]
+        if messages:
+            raise rows.DataValidationError("\n".join(messages) + "\n(data_processing.bad_rows: remove drops such rows, counted)")
+    bad = (problems != "").any(axis=1)
     typed[target] = rows.encode_labels(standardised_rows[target], spec)
     typed = typed.join(rows.add_slice_columns(typed, spec))
-    typed[rows.SOURCE_COLUMN] = files
-    train_labels = typed.loc[files == f"{spec.raw.folder}/{spec.raw.train_file}", target].dropna()
+    typed[rows.SOURCE_COLUMN], typed[rows.LINE_COLUMN], typed[RECORD_HASH] = files, lines, standardised_rows[RECORD_HASH]
+    typed = typed[~bad]
+    _require_both_classes(typed, spec)
+    return typed, _removed_rows(problems[bad], standardised_rows)
+
+
+def _require_both_classes(typed: pd.DataFrame, spec: ProblemSpec) -> None:
+    """Raise naming the train file and the counts when its labelled rows do not hold both classes."""
+    target = spec.target_column
+    train_labels = typed.loc[typed[rows.SOURCE_COLUMN] == f"{spec.raw.folder}/{spec.raw.train_file}", target].dropna()
     if set(train_labels.unique()) != {0, 1}:
         found = {
             spec.target.positive_label: int((train_labels == 1).sum()),
@@ -54,17 +117,34 @@ def validate_rows(standardised_rows: pd.DataFrame, spec: ProblemSpec) -> pd.Data
             f"({spec.target.positive_label!r} and {spec.target.negative_label!r}); found {found} "
             "(rule: both classes present)"
         )
-    return typed
 
 
-def split_rows(validated_rows: pd.DataFrame, spec: ProblemSpec) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """Return train, validation and test rows, and the count of rows removed, by reason."""
+def _row_keys(frame: pd.DataFrame, spec: ProblemSpec) -> pd.Series:
+    """Return a key per row of its raw record and label: exact duplicates (every raw column equal), equal keys."""
+    return pd.util.hash_pandas_object(frame[[RECORD_HASH, spec.target_column]], index=False)
+
+
+def _evaluation_duplicates(fit: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame,
+                           spec: ProblemSpec) -> tuple[pd.Series, pd.Series]:
+    """Return which validation rows repeat a training record exactly, and which test rows a training or validation record."""
+    train_keys = set(_row_keys(fit, spec))
+    in_validation = _row_keys(validation, spec).isin(train_keys)
+    in_test = _row_keys(test, spec).isin(train_keys | set(_row_keys(validation, spec)))
+    return in_validation, in_test
+
+
+def split_rows(validated_rows: pd.DataFrame, removed_rows: pd.DataFrame, spec: ProblemSpec,
+               rules: RowRules) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Return train, validation and test rows, and the count of rows removed, by reason (with examples)."""
     target = spec.target_column
     unlabelled = validated_rows[target].isna()
     kept = validated_rows[~unlabelled]
     removed = {"missing label": int(unlabelled.sum())}
+    if rules.bad_rows == "remove":
+        counts = removed_rows["rule"].value_counts()
+        removed |= {f"breaks rule '{rule}'": int(counts.get(rule, 0)) for rule in (RECORDS, NUMBERS, LIMITS, LABELS)}
     if spec.split.drop_duplicate_rows:
-        duplicated = kept.drop(columns=rows.SOURCE_COLUMN).duplicated()
+        duplicated = kept.drop(columns=[rows.SOURCE_COLUMN, rows.LINE_COLUMN, RECORD_HASH]).duplicated()
         removed["duplicate row"] = int(duplicated.sum())
         kept = kept[~duplicated]
     test_file = f"{spec.raw.folder}/{spec.raw.test_file}"
@@ -78,9 +158,18 @@ def split_rows(validated_rows: pd.DataFrame, spec: ProblemSpec) -> tuple[pd.Data
     fit, validation = train_test_split(
         train, test_size=spec.split.validation_share, stratify=train[target], random_state=spec.seed
     )
+    repeated_validation, repeated_test = _evaluation_duplicates(fit, validation, test, spec)
+    if rules.evaluation_duplicates == "remove":
+        removed |= {"validation row equal to a train row": int(repeated_validation.sum()),
+                    "test row equal to a train or validation row": int(repeated_test.sum())}
+        validation, test = validation[~repeated_validation.to_numpy()], test[~repeated_test.to_numpy()]
     accounting = {
-        "raw_rows": int(len(validated_rows)),
+        "raw_rows": int(len(validated_rows) + len(removed_rows)),
         "removed": removed,
+        "removed_examples": removed_rows.head(REMOVED_EXAMPLES).to_dict("records"),
+        "evaluation_duplicates": {"validation_rows_equal_to_train": int(repeated_validation.sum()),
+                                  "test_rows_equal_to_train_or_validation": int(repeated_test.sum()),
+                                  "removed": rules.evaluation_duplicates == "remove"},
         "split_rows": {"train": len(fit), "validation": len(validation), "test": len(test)},
     }
     return fit.sort_index(), validation.sort_index(), test.sort_index(), accounting
@@ -145,7 +234,7 @@ def build_data_quality_report(
     train_rows: pd.DataFrame,
     validation_rows: pd.DataFrame,
     test_rows: pd.DataFrame,
-    accounting: dict,
+    accounting: dict[str, Any],
     spec: ProblemSpec,
 ) -> tuple[dict, pd.DataFrame]:
     """Return the data-quality report as JSON and as one row per (split, column)."""

@@ -1,5 +1,6 @@
-"""raw files -> validated rows -> quality report -> train / validation / test, monitoring reference,
-and the frozen holdout (test rows before filling) every release is judged on."""
+"""raw files -> validated rows (the row rules of batch inference and the service; breaking rows fail the run or are
+removed, counted) -> quality report -> train / validation / test (exact repeats of training rows out of the evaluation
+splits), monitoring reference, and the frozen holdout (test rows before filling) every release is judged on."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -11,10 +12,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(nodes.standardise_raw_rows, ["raw_files", "params:problem"], "standardised_rows", name="standardise_raw_rows"),
-            Node(nodes.validate_rows, ["standardised_rows", "params:problem"], "validated_rows", name="validate_rows"),
+            Node(nodes.validate_rows, ["standardised_rows", "params:problem", "params:deployment", "params:data_processing"],
+                 ["validated_rows", "removed_rows"], name="validate_rows"),
             Node(
                 nodes.split_rows,
-                ["validated_rows", "params:problem"],
+                ["validated_rows", "removed_rows", "params:problem", "params:data_processing"],
                 ["train_rows", "validation_rows", "test_rows", "row_accounting"],
                 name="split_rows",
             ),

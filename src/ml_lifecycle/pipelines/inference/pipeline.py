@@ -2,11 +2,12 @@
 
 Input and output files come from runtime parameters:
 `kedro run --pipeline=inference --params=input_path=FILE,output_path=FILE` (docs/serving.md).
+Inputs larger than memory: pipeline `inference_partitioned` (docs/scaling.md).
 """
 
 from kedro.pipeline import Node, Pipeline
 
-from ml_lifecycle.pipelines.inference import nodes
+from ml_lifecycle import batch_scoring as nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:

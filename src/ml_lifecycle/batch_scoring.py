@@ -1,4 +1,5 @@
-"""Batch inference: score a file of new raw rows with the champion's bundle; unusable rows (outside its input limits) go to rejects."""
+"""Batch inference, shared by the `inference` and `inference_partitioned` pipelines: score a file of new raw rows with the champion's bundle; unusable rows go to rejects with their reasons:
+a malformed record (another number of fields, a control character) or a value outside the bundle's input limits."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 from pydantic import Field
 
 from ml_lifecycle import rows
-from ml_lifecycle.deployment import DeployedModel, row_problems
+from ml_lifecycle.deployment import DeployedModel
 from ml_lifecycle.report_index import IndexSection
 from ml_lifecycle.spec import ProblemSpec, StrictModel
 
@@ -45,10 +46,12 @@ def score_new_rows(inference_input: bytes, deployed: DeployedModel, spec: Proble
     """Return the scored rows, the rejected rows with their reasons, and a summary of the batch."""
     started = time.perf_counter()
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
-    raw = rows.read_raw_table(inference_input, config.input_path, spec)
+    table = rows.read_records(inference_input, config.input_path, spec)
+    raw = table.frame
     standardised = rows.standardise(raw, spec, config.input_path, label_optional=True, columns=spec.features)
     typed = rows.cast_features(standardised, spec)
-    problems = row_problems(standardised, typed, spec, deployed.limits)
+    values = rows.unless_malformed(rows.row_problems(standardised, typed, spec, deployed.limits), table.problems)
+    problems = rows.joined_problems(table.problems, values)
     usable = problems == ""
     _refuse_mostly_rejected(problems[~usable], len(raw), config)
     every_row_usable = bool(usable.all())  # the usual batch: no row to drop, so no copy of the table
@@ -79,6 +82,7 @@ def score_new_rows(inference_input: bytes, deployed: DeployedModel, spec: Proble
     rejects = raw[~usable].copy()
     rejects.columns = rows.column_names(raw, spec, config.input_path, label_optional=True)
     rejects.insert(0, INPUT_ROW, rejects.index)
+    rejects.insert(1, rows.LINE_COLUMN, table.lines[~usable])
     rejects["reasons"] = problems[~usable]
     seconds = time.perf_counter() - started
     summary = {
