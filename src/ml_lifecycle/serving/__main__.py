@@ -4,7 +4,9 @@ Run from the project folder. The address is `serving.host` / `serving.port` of t
 configuration (environment `--env`, else `KEDRO_ENV`), overridden by `--host` and by `--port`
 or `$PORT`. The service refuses to start (exit code 2) on an address other than loopback while
 no service token is configured: reachable from other machines, it must have a token for its
-admin routes and feedback (docs/serving.md, *Access control*).
+admin routes and feedback (docs/serving.md, *Access control*). The client limits of the `serving`
+block (head timeout, concurrency cap, keep-alive) are uvicorn's settings, applied here
+(docs/serving.md, *Slow and abusive clients*).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ml_lifecycle.serving.access import (
     project_credentials,
 )
 from ml_lifecycle.serving.config import ServingConfig
+from ml_lifecycle.serving.limits import protocol_with_head_timeout
 
 REFUSED = 2  # the exit code of a refused start, as for a command-line error
 PORT_VARIABLE = "PORT"
@@ -87,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     from ml_lifecycle.serving.app import create_app  # noqa: PLC0415 - after the guard: it imports the model libraries (seconds)
 
     uvicorn.run(functools.partial(create_app, project, arguments.env), factory=True, host=host,
-                port=chosen_port(arguments.port, config.port), access_log=False)
+                port=chosen_port(arguments.port, config.port), access_log=False,
+                http=protocol_with_head_timeout(config.header_timeout_seconds), limit_concurrency=config.limit_concurrency,
+                timeout_keep_alive=config.timeout_keep_alive_seconds)
     return 0
 
 

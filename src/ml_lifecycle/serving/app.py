@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +28,6 @@ from fastapi.responses import JSONResponse, Response
 from kedro.framework.context import KedroContext
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ml_lifecycle.bundle import BundleError
 from ml_lifecycle.deployment import DeployedModel, deploy
@@ -41,6 +40,7 @@ from ml_lifecycle.serving.access import (
 )
 from ml_lifecycle.serving.challenger import BackgroundScorer, answered_by_canary
 from ml_lifecycle.serving.config import ChallengerConfig, ServingConfig
+from ml_lifecycle.serving.limits import RECEIVED_AT, BodyLimits
 from ml_lifecycle.serving.metrics import (
     ROWS_ANSWERED,
     ROWS_REJECTED,
@@ -64,8 +64,6 @@ from ml_lifecycle.serving.schema import (
 from ml_lifecycle.spec import ProblemSpec
 
 logger = logging.getLogger(__name__)
-
-RECEIVED_AT = "ml_lifecycle.received_at"
 
 
 @dataclass(frozen=True)
@@ -97,54 +95,6 @@ def load_live(context: KedroContext, spec: ProblemSpec) -> Live:
     champion = deploy(registry.load(snapshot.champion), spec)
     challenger = deploy(registry.load(wanted), spec) if wanted is not None and wanted != champion.version else None
     return Live(champion=champion, challenger=challenger, config=config)
-
-
-class BodySizeLimit:
-    """Refuse request bodies over the configured size with 413, before anything parses them; stamp the arrival time."""
-
-    def __init__(self, app: ASGIApp, max_bytes: Callable[[], int]) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        scope.setdefault("state", {})[RECEIVED_AT] = time.perf_counter()
-        limit = self.max_bytes()
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await self._refuse(scope, receive, send, limit)
-            return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away: nobody to answer
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            more = message.get("more_body", False)
-            if size > limit:
-                await self._refuse(scope, receive, send, limit)
-                return
-        body, replayed = b"".join(chunks), False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = JSONResponse(
-            {"error": "payload too large", "detail": f"the request body is over {limit} bytes (serving.max_body_bytes)"},
-            status_code=413,
-        )
-        await response(scope, receive, send)
 
 
 class Service:
@@ -400,7 +350,8 @@ def create_app(project_path: str | Path | None = None, env: str | None = None) -
         version=service.live.champion.version,
     )
     app.state.service = service
-    app.add_middleware(BodySizeLimit, max_bytes=lambda: service.live.config.max_body_bytes)
+    app.add_middleware(BodyLimits, max_bytes=lambda: service.live.config.max_body_bytes,
+                       timeout_seconds=lambda: service.live.config.body_timeout_seconds)
     add_error_handlers(app, service.metrics)
     add_scoring_routes(app, service, predict_request_model(Row))
     add_info_routes(app, service, Row)

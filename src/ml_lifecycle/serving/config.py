@@ -39,6 +39,19 @@ class ServingConfig(StrictModel):
     )
     max_rows: int = Field(default=1000, gt=0, description="Rows per request; more is refused with 413.")
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="Request body size; more is refused with 413.")
+    body_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Time to send a request body once its head arrived; later: 408 and the connection closed."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0,
+        description="Time to send a request head from the connection's opening or the request's first byte; later: 408 and closed.",
+    )
+    limit_concurrency: int = Field(
+        default=100, ge=1, description="Open connections (or requests in progress) at which a new request is answered 503."
+    )
+    timeout_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle kept-alive connection is closed after this long."
+    )
     shadow_queue_size: int = Field(
         default=10_000, gt=0, description="Requests waiting for the shadow model; beyond it shadow scoring is skipped and counted."
     )
