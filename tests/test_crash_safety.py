@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 
 from ml_lifecycle.registry import ModelRegistry
 from tests.conftest import project_catalog, run_kedro
-
-
-def kill_modeling_run_when(project: Path, marker: str, timeout: float = 300) -> str:
-    """Start `kedro run --pipeline=modeling` in `project`, SIGKILL it once `marker` is logged; return the log."""
-    log_path = project / "killed_run.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kedro", "run", "--pipeline=modeling", "--env=test"],
-            cwd=project, stdout=log, stderr=subprocess.STDOUT,
-            env=os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"},
-        )
-        deadline = time.monotonic() + timeout
-        while marker not in log_path.read_text() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    return log_path.read_text()
+from tests.test_chaos import kill_run_when
 
 
 def test_a_killed_modeling_run_leaves_earlier_outputs_intact_and_the_next_run_succeeds(project_copy):
@@ -43,7 +21,7 @@ def test_a_killed_modeling_run_leaves_earlier_outputs_intact_and_the_next_run_su
     registry_before = ModelRegistry(project_copy / "data/test/06_models/model_registry").snapshot()
     versions_before = {p.name for p in (project_copy / "data/test/08_reporting/leaderboard.csv").iterdir()}
 
-    log = kill_modeling_run_when(project_copy, "CV fold 1")
+    log = kill_run_when(project_copy, "modeling", "CV fold 1")
     assert "CV fold 1" in log, log[-2000:]
 
     after = project_catalog(project_copy)

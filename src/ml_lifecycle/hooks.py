@@ -13,6 +13,14 @@ from kedro.runner import SequentialRunner
 from kedro.validation.parameter_validator import ParameterValidator
 
 from ml_lifecycle.pipeline_registry import lifecycle_pipeline
+from ml_lifecycle.publishing import (
+    PublishingRun,
+    RunPublisher,
+    StagedDataset,
+    data_root_of,
+    pin_inputs_to_published,
+    read_manifest,
+)
 
 logger = logging.getLogger(__name__)
 KEY_PATH = re.compile(r"[\w.\[\]-]+")  # what a problem line starts with: the key it is about, e.g. monitoring.slices
@@ -92,3 +100,42 @@ class CheckConfigsAgainstSpecHook:
             raise ConfigurationError(
                 "The configuration does not fit params:problem (conf/<problem>/parameters.yml):\n- "
                 + "\n- ".join(f"{loader.file_defining(KEY_PATH.match(p).group())}: {p}" for p in problems))
+
+
+class PublishRunHook:
+    """A run's outputs become the latest together once every node has run; a failed or killed run's never do.
+
+    Before the nodes (and before `ProduceMissingUpstreamHook`, so upstream outputs it produces
+    belong to the run too): finish an interrupted publish, delete what killed runs wrote, register
+    this run and point every `StagedDataset` at its staging folder. After the last node: publish
+    (`ml_lifecycle.publishing`). On a node's error: delete this run's outputs.
+    """
+
+    def __init__(self) -> None:
+        self._context: KedroContext | None = None
+        self._run: PublishingRun | None = None
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        self._context = context
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        if self._run is not None:  # this process's last run failed in a hook, before on_pipeline_error could apply
+            self._run.discard()
+        publisher = RunPublisher(data_root_of(self._context))
+        publisher.recover()
+        self._run = publisher.start(run_params["run_id"])
+        for name in catalog.filter(by_type=StagedDataset):
+            catalog[name].stage_for(self._run)
+        pin_inputs_to_published(catalog, pipeline.inputs(), read_manifest(publisher.data_root), run_params["load_versions"] or {})
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        self._run.publish(catalog, run_params["pipeline_names"] or ["__default__"])
+        self._run = None
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        self._run.discard()
+        self._run = None

@@ -1,0 +1,340 @@
+"""Runs publish whole: a run's outputs become the latest together when it succeeds, or not at all.
+
+A run (one `KedroSession.run`; its version V is the session id, Kedro's save version) writes
+
+    <filepath>/<V>/<name>                     each versioned dataset, as Kedro always does
+    <target folder>/.staging/<V>/<name>       each `StagedDataset` (pages at fixed paths, report
+                                              folders, the report index), moved into place on publish
+    <data_root>/.runs/<V>.lock                held (flock) while the run lives; lists its staging folders
+
+and, once every node has run, publishes by replacing the run manifest in one atomic rename:
+
+    <data_root>/published.json                each versioned dataset's published version, the last
+                                              publishing run, and its staged moves
+
+The rename is the commit. The staged moves are done right after it; if the process dies between
+the two, the next run redoes them. Readers outside a run (kedro-viz, notebooks, `context.catalog`)
+load the manifest's versions (`PublishedContext`), so they never see an unpublished one. A run
+that fails deletes its versions and staging folders; one that was killed leaves a lock file no
+process holds, and the next run deletes what it wrote. So a run reads the published versions of
+its inputs (one still being written by a concurrent run is pinned back to the published one).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from kedro.framework.context import KedroContext
+from kedro.io import AbstractDataset, AbstractVersionedDataset, DataCatalog, Version
+from kedro.io.catalog_config_resolver import CatalogConfigResolver
+from pydantic import Field
+
+from ml_lifecycle.files import atomic_write
+from ml_lifecycle.spec import StrictModel
+
+logger = logging.getLogger(__name__)
+MANIFEST = "published.json"
+RUNS = ".runs"
+STAGING = ".staging"
+
+
+class Move(StrictModel):
+    """A staged output and the path it replaces when its run publishes."""
+
+    source: str
+    target: str
+
+
+class PublishedRun(StrictModel):
+    """The run that published last: its version, pipelines and what it published."""
+
+    version: str
+    pipelines: list[str]
+    published_at: str
+    datasets: list[str]
+
+
+class RunManifest(StrictModel):
+    """`<data_root>/published.json`: what every reader takes as the latest."""
+
+    datasets: dict[str, str] = Field(default_factory=dict, description="Versioned dataset -> its published version.")
+    last_run: PublishedRun | None = None
+    moves: list[Move] = Field(default_factory=list, description="The last run's staged outputs, moved in after the commit.")
+
+    def published(self, version: str) -> bool:
+        """Return whether run `version` published (it is the last run, or the published version of some dataset)."""
+        return (self.last_run is not None and self.last_run.version == version) or version in self.datasets.values()
+
+
+def read_manifest(data_root: Path) -> RunManifest:
+    """Return the data root's run manifest (empty before the first published run)."""
+    path = data_root / MANIFEST
+    if not path.exists():
+        return RunManifest()
+    try:
+        return RunManifest.model_validate_json(path.read_bytes())
+    except ValueError as error:
+        raise ValueError(f"{path}: not a run manifest: {error}") from None
+
+
+def move_into_place(move: Move) -> None:
+    """Replace `move.target` by the staged `move.source` (a file or a folder); nothing when the source is gone (done)."""
+    source, target = Path(move.source), Path(move.target)
+    if not source.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir() and target.exists():
+        # A folder cannot replace a folder in one rename: set the old one aside inside the staging folder first.
+        target.rename(source.parent / f"{source.name}.replaced")
+    os.replace(source, target)
+
+
+def remove_staging(folder: Path) -> None:
+    """Delete a run's staging folder, and its `.staging` parent once empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if folder.parent.name == STAGING and folder.parent.exists() and not any(folder.parent.iterdir()):
+        folder.parent.rmdir()
+
+
+class RunPublisher:
+    """Starts, publishes and cleans up the runs of one data root; see the module docstring for the layout."""
+
+    def __init__(self, data_root: Path) -> None:
+        self.data_root = data_root
+        self.runs = data_root / RUNS
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the data root's publishing lock: starts, commits and clean-ups of concurrent runs queue."""
+        self.runs.mkdir(parents=True, exist_ok=True)
+        with open(self.runs / "publish.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def recover(self) -> None:
+        """Finish the last publish if it was interrupted, and delete what killed runs wrote."""
+        with self._locked():
+            manifest = read_manifest(self.data_root)
+            finish_moves(manifest.moves)
+            for lock_path in sorted(self.runs.glob("*.lock")):
+                if lock_path.name != "publish.lock":
+                    self._clean_up_if_dead(lock_path, manifest)
+
+    def _clean_up_if_dead(self, lock_path: Path, manifest: RunManifest) -> None:
+        """Delete the outputs of the run holding nothing on `lock_path` (it died) unless it published."""
+        with open(lock_path, "r+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # the run is alive
+            version = lock_path.stem
+            staging = [Path(line) for line in lock.read().splitlines() if line]
+        if not manifest.published(version):
+            removed = self.discard(version, staging)
+            logger.warning("Run %s stopped before publishing; deleted its %d unpublished output(s): earlier runs' "
+                           "outputs stay the latest.", version, removed)
+        for folder in staging:
+            remove_staging(folder)
+        lock_path.unlink()
+
+    def discard(self, version: str, staging: list[Path]) -> int:
+        """Delete run `version`'s versioned outputs and staging folders; return how many were deleted."""
+        versions = [path for path in self.data_root.rglob(version) if path.is_dir() and path.parent.name != STAGING]
+        for path in versions:
+            shutil.rmtree(path)
+        for folder in staging:
+            remove_staging(folder)
+        return len(versions) + len(staging)
+
+    def start(self, version: str) -> PublishingRun:
+        """Register run `version` as live (its lock is taken while no clean-up can look at it)."""
+        with self._locked():
+            lock = open(self.runs / f"{version}.lock", "a+")  # noqa: SIM115 - held until the run publishes or fails
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return PublishingRun(self, version, lock)
+
+    def commit(self, run: PublishedRun, moves: list[Move]) -> None:
+        """Publish `run` in one atomic manifest rename, then move its staged outputs into place."""
+        with self._locked():
+            manifest = read_manifest(self.data_root)
+            datasets = manifest.datasets | dict.fromkeys(run.datasets, run.version)
+            published = RunManifest(datasets=dict(sorted(datasets.items())), last_run=run, moves=moves)
+            atomic_write(self.data_root / MANIFEST, published.model_dump_json(indent=2).encode())
+            finish_moves(moves)
+
+
+def finish_moves(moves: list[Move]) -> None:
+    """Move every staged output into place (again, after an interruption) and delete the staging folders."""
+    for move in moves:
+        move_into_place(move)
+    for folder in {staging_folder_of(Path(move.source)) for move in moves}:
+        remove_staging(folder)
+
+
+def staging_folder_of(path: Path) -> Path:
+    """Return the run's staging folder (`.staging/<version>`) that holds staged `path`."""
+    return next(folder for folder in path.parents if folder.parent.name == STAGING)
+
+
+class PublishingRun:
+    """A live run: records its staging folders and staged outputs, then publishes or discards them."""
+
+    def __init__(self, publisher: RunPublisher, version: str, lock: IO[str]) -> None:
+        self.publisher = publisher
+        self.version = version
+        self._lock = lock
+        self._staging: list[Path] = []
+        self._moves: dict[str, Move] = {}
+
+    def staging_folder(self, target: Path) -> Path:
+        """Return this run's staging folder beside `target`, recorded in the lock file before it is created."""
+        folder = target.parent / STAGING / self.version
+        if folder not in self._staging:
+            self._lock.write(f"{folder}\n")
+            self._lock.flush()
+            os.fsync(self._lock.fileno())
+            self._staging.append(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def stage(self, move: Move) -> None:
+        """Record a staged output to move into place on publish."""
+        self._moves[move.target] = move
+
+    def publish(self, catalog: DataCatalog, pipelines: list[str]) -> PublishedRun:
+        """Publish every versioned dataset this run saved and every staged output, together; return the record."""
+        datasets = saved_versioned_datasets(catalog, self.version)
+        run = PublishedRun(version=self.version, pipelines=pipelines, published_at=datetime.now(UTC).isoformat(),
+                           datasets=datasets)
+        self.publisher.commit(run, list(self._moves.values()))
+        self._close()
+        logger.info("Published run %s: %d versioned dataset(s), %d staged output(s).", self.version, len(datasets),
+                    len(self._moves))
+        return run
+
+    def discard(self) -> None:
+        """Delete everything this failed run wrote, so the published outputs stay the latest."""
+        removed = self.publisher.discard(self.version, self._staging)
+        self._close()
+        logger.warning("Run %s failed: deleted its %d unpublished output(s); earlier runs' outputs stay the latest.",
+                       self.version, removed)
+
+    def _close(self) -> None:
+        (self.publisher.runs / f"{self.version}.lock").unlink(missing_ok=True)
+        self._lock.close()
+
+
+def is_versioned(catalog: DataCatalog, name: str) -> bool:
+    """Return whether catalog entry `name` is declared versioned (read from its config: nothing is instantiated)."""
+    return bool(catalog.config_resolver.resolve_pattern(name).get("versioned"))
+
+
+def saved_versioned_datasets(catalog: DataCatalog, version: str) -> list[str]:
+    """Return the versioned datasets of `catalog` that have a saved `version`."""
+    return sorted(name for name in catalog.keys() if is_versioned(catalog, name) and _has_version_folder(catalog, name, version)
+                  and catalog.get(name, version=Version(version, version)).exists())
+
+
+def _has_version_folder(catalog: DataCatalog, name: str, version: str) -> bool:
+    """Return whether the dataset's `<filepath>/<version>` folder exists: a cheap test before instantiating it."""
+    return (Path(catalog.config_resolver.resolve_pattern(name)["filepath"]) / version).is_dir()
+
+
+def data_root_of(context: KedroContext) -> Path:
+    """Return the problem's data root (`globals.data_root`), absolute."""
+    return context.project_path / context.config_loader["globals"]["data_root"]
+
+
+def pin_inputs_to_published(catalog: DataCatalog, inputs: set[str], manifest: RunManifest, pinned: dict[str, str]) -> None:
+    """Make each versioned input whose latest on disk is not its published version (a concurrent run's) load the published one."""
+    for name in sorted(inputs):
+        published = manifest.datasets.get(name)
+        if published is None or name in pinned or not is_versioned(catalog, name):
+            continue
+        dataset = catalog.get(name)
+        if isinstance(dataset, AbstractVersionedDataset) and dataset.resolve_load_version() != published:
+            logger.info("%s: loading published version %s, not a newer one a live run has not published yet.", name, published)
+            catalog[name] = catalog.get(name, version=Version(published, dataset.resolve_save_version()))
+
+
+class StagedDataset(AbstractDataset):
+    """A non-versioned output (a file or folder at a fixed path) that a run writes to its staging folder and
+    publishing moves into place, so readers see it change only with the rest of the run.
+
+    `dataset` is the wrapped dataset's config; its `filepath` (or `path`) is the target. `files`, for a
+    dataset that updates some files of a folder rather than replacing it (the report index), names those
+    files: they are copied into the staging folder first and moved one by one.
+    """
+
+    def __init__(self, dataset: dict[str, Any], files: list[str] | None = None, metadata: dict[str, Any] | None = None) -> None:
+        self._config = dict(dataset)
+        self._path_key = "filepath" if "filepath" in dataset else "path"
+        self._target = Path(dataset[self._path_key])
+        self._files = files
+        self._published = AbstractDataset.from_config("published", self._config)
+        self._run: PublishingRun | None = None
+        self._staged: AbstractDataset | None = None
+        self.metadata = metadata
+
+    def stage_for(self, run: PublishingRun) -> None:
+        """Write to `run`'s staging folder from now on (until the run publishes)."""
+        self._run, self._staged = run, None
+
+    def _describe(self) -> dict[str, Any]:
+        return {"target": str(self._target), "files": self._files, "staged_for": self._run and self._run.version}
+
+    def _exists(self) -> bool:
+        return (self._staged or self._published).exists()
+
+    def _load(self) -> Any:
+        return (self._staged or self._published).load()
+
+    def _save(self, data: Any) -> None:
+        if self._run is None:  # outside a session run (a test saving through a bare catalog): write in place
+            self._published.save(data)
+            return
+        if self._staged is None:
+            self._staged = self._stage()
+        self._staged.save(data)
+
+    def _stage(self) -> AbstractDataset:
+        """Return the wrapped dataset writing to the run's staging folder, recording the moves it will need."""
+        staged = self._run.staging_folder(self._target) / self._target.name
+        if self._files is None:
+            self._run.stage(Move(source=str(staged), target=str(self._target)))
+        else:
+            staged.mkdir(exist_ok=True)
+            for name in self._files:
+                source, target = staged / name, self._target / name
+                if target.exists() and not source.exists():  # another section of the same folder may have staged it
+                    shutil.copyfile(target, source)
+                self._run.stage(Move(source=str(source), target=str(target)))
+        return AbstractDataset.from_config("staged", self._config | {self._path_key: str(staged)})
+
+
+class PublishedContext(KedroContext):
+    """A project context whose catalogs outside a run load every versioned dataset's published version."""
+
+    def _get_catalog(self, catalog_class: type = DataCatalog, save_version: str | None = None,
+                     load_versions: dict[str, str] | None = None) -> DataCatalog:
+        """Build the catalog; a reader's (no save version: kedro-viz, notebooks) is pinned to the run manifest."""
+        if save_version is None:
+            load_versions = self.published_versions() | (load_versions or {})
+        return super()._get_catalog(catalog_class, save_version, load_versions)
+
+    def published_versions(self) -> dict[str, str]:
+        """Return the manifest's version of each versioned dataset the catalog still declares."""
+        resolver = CatalogConfigResolver(self.config_loader["catalog"])
+        return {name: version for name, version in read_manifest(data_root_of(self)).datasets.items()
+                if name in resolver.config or resolver.match_dataset_pattern(name)}
