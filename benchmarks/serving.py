@@ -47,9 +47,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ml_lifecycle import rows  # noqa: E402
+from ml_lifecycle.batch_scoring import InferenceConfig, score_new_rows  # noqa: E402
 from ml_lifecycle.bundle import ModelBundle  # noqa: E402
 from ml_lifecycle.deployment import DeployedModel  # noqa: E402
-from ml_lifecycle.pipelines.inference.nodes import InferenceConfig, score_new_rows  # noqa: E402
 from ml_lifecycle.project import project_context  # noqa: E402
 from ml_lifecycle.registry import ModelRegistry, ReleaseCandidate, ReleaseInfo  # noqa: E402
 from ml_lifecycle.serving.app import load_live  # noqa: E402

@@ -45,7 +45,9 @@ class SearchConfig(StrictModel):
 
     trials: int = Field(default=8, gt=0, description="Sampled settings per candidate.")
     time_budget_seconds: float = Field(
-        default=600, gt=0, description="Per candidate; a safety net: when it stops sampling, results depend on machine speed."
+        default=600, gt=0,
+        description="Per candidate, trial fit seconds summed in sampling order; later trials are discarded. "
+                    "A safety net: when it binds, results depend on machine speed.",
     )
 
 
@@ -60,7 +62,9 @@ class ChampionConstraints(StrictModel):
     """What a champion must satisfy beyond being best on the primary metric."""
 
     margin_over_baselines: float = Field(default=0.0, ge=0, description="In primary-metric units.")
-    max_predict_ms_per_1000_rows: float = Field(default=1000, gt=0)
+    max_predict_ms_per_1000_rows: float = Field(
+        default=1000, gt=0, description="Process CPU time, not wall time, so the load of the machine cannot decide eligibility."
+    )
     require_sanity_pass: bool = True
     refit_on: Literal["train", "train_and_validation"] = Field(
         default="train_and_validation",

@@ -39,7 +39,7 @@ RELEASES = {
                     "release_registration": "challenger_registration", "release_promotion": "challenger_promotion"},
     },
 }
-SCORES_WITH_CHAMPION = ["inference", "monitoring", "retraining"]
+SCORES_WITH_CHAMPION = ["inference", "inference_partitioned", "monitoring", "retraining"]
 
 
 def released_under(namespace: str) -> Pipeline:

@@ -1,9 +1,20 @@
 """Project settings (see https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
+from ml_lifecycle.compute import ComputeHook
 from ml_lifecycle.config_loader import LayeredConfigLoader
-from ml_lifecycle.hooks import CheckConfigsAgainstSpecHook, ProduceMissingUpstreamHook
+from ml_lifecycle.hooks import (
+    CheckConfigsAgainstSpecHook,
+    ProduceMissingUpstreamHook,
+    PublishRunHook,
+)
+from ml_lifecycle.publishing import PublishedContext
 
-HOOKS = (ProduceMissingUpstreamHook(), CheckConfigsAgainstSpecHook())
+# Hooks marked tryfirst run last-registered first: the whole-config check, then the run's Dask client, then
+# the run's registration for publishing; then the others, so upstream outputs produced first are the run's too.
+HOOKS = (ProduceMissingUpstreamHook(), PublishRunHook(), ComputeHook(), CheckConfigsAgainstSpecHook())
+
+# Catalogs outside a run (kedro-viz, notebooks) load the published version of each dataset (publishing.py).
+CONTEXT_CLASS = PublishedContext
 
 CONFIG_LOADER_CLASS = LayeredConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -20,8 +20,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(selection.fit_baselines, ["train_split", *CONFIG], "baseline_models", name="fit_baselines"),
             Node(selection.check_small_batch_overfit, ["train_split", *CONFIG], "sanity_checks", name="check_small_batch_overfit"),
-            Node(selection.tune_candidates, [*SPLITS, *CONFIG], "tuning_results", name="tune_candidates"),
-            Node(selection.cross_validate_models, ["train_split", "tuning_results", *CONFIG],
+            Node(selection.tune_candidates, [*SPLITS, *CONFIG, "params:compute"], "tuning_results", name="tune_candidates"),
+            Node(selection.cross_validate_models, ["train_split", "tuning_results", *CONFIG, "params:compute"],
                  ["model_fold_metrics", "out_of_fold_predictions"], name="cross_validate_models"),
             Node(selection.cross_validate_ensemble,
                  ["model_fold_metrics", "out_of_fold_predictions", "sanity_checks", "train_split", *CONFIG],

@@ -139,7 +139,7 @@ def write_selection_rationale(leaderboard: pd.DataFrame, selection: ChampionSele
         f"Selected by {config.cv_folds}-fold stratified cross-validation on the train split, primary metric "
         f"**{metric}** ({better} is better); the test split was not read.",
         "",
-        "| model | role | " + metric + " (mean ± std) | ROC AUC | fit s | predict ms / 1k rows | size KiB | interpretability | estimator |",
+        "| model | role | " + metric + " (mean ± std) | ROC AUC | fit s | predict CPU ms / 1k rows | size KiB | interpretability | estimator |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *[row(n) for n in compared],
         "",
@@ -164,7 +164,7 @@ def write_selection_rationale(leaderboard: pd.DataFrame, selection: ChampionSele
     lines += [
         f"- **Refit**: on {config.champion.refit_on.replace('_', ' ')} rows, with the settings above"
         + ("; evaluation chooses calibration and threshold on a train-only twin." if config.champion.refit_on != "train" else "."),
-        f"- **Latency**: {champion['predict_ms_per_1000_rows']:.1f} ms per 1,000 rows (limit {config.champion.max_predict_ms_per_1000_rows}); "
+        f"- **Latency**: {champion['predict_ms_per_1000_rows']:.1f} ms of CPU per 1,000 rows (limit {config.champion.max_predict_ms_per_1000_rows}); "
         f"**size**: {champion['size_bytes'] / 1024:.0f} KiB; **fit**: {champion['fit_seconds']:.1f} s per fold.",
         "",
         "## Not chosen",

@@ -7,12 +7,14 @@ import pickle
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import ParameterSampler, StratifiedKFold
 
 from ml_lifecycle.artifacts import ChampionSelection
 from ml_lifecycle.bundle import ModelBundle, Recipe
+from ml_lifecycle.compute import ComputeConfig, dask_client, run_tasks
 from ml_lifecycle.estimators import ScoringModel
 from ml_lifecycle.metrics import METRICS, score_all
 from ml_lifecycle.model_recipe import configured_model, fit_blueprint, refit_rows
@@ -21,11 +23,7 @@ from ml_lifecycle.registry import ReleaseCandidate, ReleaseInfo
 from ml_lifecycle.spec import ProblemSpec
 
 logger = logging.getLogger(__name__)
-
-
-
-
-
+LOCAL = ComputeConfig()
 
 
 def _fit(model: BaseEstimator, config: ModelConfig, X: pd.DataFrame, y: pd.Series,
@@ -41,16 +39,19 @@ def _fit(model: BaseEstimator, config: ModelConfig, X: pd.DataFrame, y: pd.Serie
 
 
 def _predict_ms_per_1000(model: BaseEstimator, rows: pd.DataFrame, timing_rows: int) -> float:
-    """Return the time, in ms, to score 1,000 rows: the best of 5 repeats on `timing_rows` rows.
+    """Return the CPU time, in ms, to score 1,000 rows: the least of 5 repeats on `timing_rows` rows.
 
-    The best repeat is the least disturbed by other work on the machine.
+    Process CPU time, not wall time, so other work on the machine (other tasks, other runs) cannot
+    make a model look slower and change which models are eligible. It counts every thread of the
+    process, so a model's own worker threads count, and so would concurrent tasks in one process:
+    cluster workers run one thread each (`compute.threads_per_worker`).
     """
     sample = rows.iloc[:timing_rows]
     durations = []
     for _ in range(5):
-        start = time.perf_counter()
+        start = time.process_time()
         model.predict_proba(sample)
-        durations.append(time.perf_counter() - start)
+        durations.append(time.process_time() - start)
     return float(min(durations) * 1000 * 1000 / len(sample))
 
 
@@ -80,67 +81,107 @@ def check_small_batch_overfit(train_split: pd.DataFrame, config: ModelingConfig,
     return pd.DataFrame(records)
 
 
-def tune_candidates(train_split: pd.DataFrame, validation_split: pd.DataFrame,
-                    config: ModelingConfig, spec: ProblemSpec) -> dict[str, Any]:
-    """Return each candidate's best params from a seeded random search scored on the validation split."""
+def _tuning_trial(trial: tuple[str, dict[str, Any]], train_split: pd.DataFrame, validation_split: pd.DataFrame,
+                  config: ModelingConfig, spec: ProblemSpec) -> dict[str, Any]:
+    """Return one trial (candidate name, params): its validation score, fit seconds and, if early-stopped, its curves."""
+    name, params = trial
+    candidate = config.candidates[name]
+    started = time.perf_counter()
+    model = _fit(configured_model(candidate, spec, params), candidate, train_split, train_split[spec.target_column],
+                 validation_split)
+    score = METRICS[config.primary_metric](validation_split[spec.target_column], model.predict_proba(validation_split)[:, 1])
+    result = {"params": params, config.primary_metric: score, "seconds": round(time.perf_counter() - started, 3)}
+    if candidate.early_stopping_rounds:
+        result["params"] = params | {"iterations": int(model[-1].get_best_iteration()) + 1}
+        result["iteration_curves"] = model[-1].get_evals_result()
+    return result
+
+
+def _within_budget(trials: list[dict[str, Any]], budget_seconds: float) -> list[dict[str, Any]]:
+    """Return the trials, in sampling order, up to the first one started after `budget_seconds` of fitting."""
+    kept, spent = [], 0.0
+    for trial in trials:
+        if kept and spent > budget_seconds:
+            break
+        kept.append(trial)
+        spent += trial["seconds"]
+    return kept
+
+
+def tune_candidates(train_split: pd.DataFrame, validation_split: pd.DataFrame, config: ModelingConfig,
+                    spec: ProblemSpec, compute: ComputeConfig = LOCAL) -> dict[str, Any]:
+    """Return each candidate's best params from a seeded random search scored on the validation split.
+
+    Every trial of every candidate is an independent task, so a cluster runs them at once.
+    """
     metric = METRICS[config.primary_metric]
-    y, y_val = train_split[spec.target_column], validation_split[spec.target_column]
+    settings = {name: list(ParameterSampler(c.search_space, n_iter=config.search.trials, random_state=spec.seed))
+                if c.search_space else [{}] for name, c in config.candidates.items()}
+    work = [(name, params) for name, sampled in settings.items() for params in sampled]
+    with dask_client(compute) as client:
+        results = run_tasks(client, _tuning_trial, work, {"train_split": train_split, "validation_split": validation_split,
+                                                          "config": config, "spec": spec}, compute.task_retries)
     tuned: dict[str, Any] = {}
-    for name, candidate in config.candidates.items():
-        settings = [{}]
-        if candidate.search_space:
-            settings = list(ParameterSampler(candidate.search_space, n_iter=config.search.trials, random_state=spec.seed))
-        trials, started = [], time.perf_counter()
-        for params in settings:
-            if trials and time.perf_counter() - started > config.search.time_budget_seconds:
-                break
-            model = _fit(configured_model(candidate, spec, params), candidate, train_split, y, validation_split)
-            score = metric(y_val, model.predict_proba(validation_split)[:, 1])
-            trial = {"params": params, config.primary_metric: score}
-            if candidate.early_stopping_rounds:
-                trial["params"] = params | {"iterations": int(model[-1].get_best_iteration()) + 1}
-                trial["iteration_curves"] = model[-1].get_evals_result()
-            trials.append(trial)
-            logger.info("Tuning %s trial %d: %s=%.4f %s", name, len(trials), config.primary_metric, score, params)
-        cut_short = len(trials) < len(settings)
+    for name, sampled in settings.items():
+        trials = _within_budget([r for (owner, _), r in zip(work, results, strict=True) if owner == name],
+                                config.search.time_budget_seconds)
+        for number, trial in enumerate(trials, start=1):
+            logger.info("Tuning %s trial %d: %s=%.4f %s", name, number, config.primary_metric,
+                        trial[config.primary_metric], trial["params"])
+        cut_short = len(trials) < len(sampled)
         if cut_short:
-            logger.warning("Tuning %s stopped by search.time_budget_seconds after %d of %d trials: the chosen settings "
-                           "now depend on the machine's speed; raise the budget for reproducible runs",
-                           name, len(trials), len(settings))
+            logger.warning("Tuning %s: only %d of %d trials fit in search.time_budget_seconds of fitting: the chosen "
+                           "settings now depend on the machine's speed; raise the budget for reproducible runs",
+                           name, len(trials), len(sampled))
         best = min(trials, key=lambda t: t[config.primary_metric] * (-1 if metric.greater_is_better else 1))
         tuned[name] = {"best_params": best["params"], "iteration_curves": best.get("iteration_curves"),
                        "trials": [{k: v for k, v in t.items() if k != "iteration_curves"} for t in trials],
                        "stopped_by_time_budget": cut_short,
-                       "seconds": round(time.perf_counter() - started, 2)}
+                       "seconds": round(sum(t["seconds"] for t in trials), 2)}
     return tuned
 
 
-def cross_validate_models(train_split: pd.DataFrame, tuned: dict[str, Any],
-                          config: ModelingConfig, spec: ProblemSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return per-fold metrics and timings of every baseline and tuned candidate, and out-of-fold probabilities."""
-    y = train_split[spec.target_column]
+def _fold_fit(task: tuple[int, str], train_split: pd.DataFrame, fold_of_row: np.ndarray, tuned: dict[str, Any],
+              config: ModelingConfig, spec: ProblemSpec) -> tuple[dict[str, Any], np.ndarray]:
+    """Return one (fold, model) task's metrics and timings, and its probabilities on the fold's held-out rows."""
+    fold, name = task
+    role, model_config = config.models()[name]
+    fit_rows, held_rows = train_split[fold_of_row != fold], train_split[fold_of_row == fold]
+    start = time.perf_counter()
+    model = configured_model(model_config, spec, tuned.get(name, {}).get("best_params")).fit(
+        fit_rows, fit_rows[spec.target_column])
+    fit_seconds = time.perf_counter() - start
+    proba = model.predict_proba(held_rows)[:, 1]
+    record = {
+        "model": name, "role": role, "fold": fold,
+        **score_all(held_rows[spec.target_column], proba),
+        "fit_seconds": fit_seconds,
+        "predict_ms_per_1000_rows": _predict_ms_per_1000(model, held_rows, config.timing_rows),
+        "size_bytes": len(pickle.dumps(model)),
+    }
+    return record, proba
+
+
+def cross_validate_models(train_split: pd.DataFrame, tuned: dict[str, Any], config: ModelingConfig,
+                          spec: ProblemSpec, compute: ComputeConfig = LOCAL) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return per-fold metrics and timings of every baseline and tuned candidate, and out-of-fold probabilities.
+
+    Every (fold, model) pair is an independent task, so a cluster runs them at once.
+    """
     folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=spec.seed)
-    records, out_of_fold = [], pd.DataFrame(index=train_split.index)
-    out_of_fold["fold"] = -1
-    for fold, (fit_idx, held_idx) in enumerate(folds.split(train_split, y)):
-        out_of_fold.iloc[held_idx, 0] = fold
-        fit_rows, held_rows = train_split.iloc[fit_idx], train_split.iloc[held_idx]
-        for name, (role, model_config) in config.models().items():
-            params = tuned.get(name, {}).get("best_params")
-            start = time.perf_counter()
-            model = configured_model(model_config, spec, params).fit(fit_rows, y.iloc[fit_idx])
-            fit_seconds = time.perf_counter() - start
-            proba = model.predict_proba(held_rows)[:, 1]
-            out_of_fold.loc[held_rows.index, name] = proba
-            records.append({
-                "model": name, "role": role, "fold": fold,
-                **score_all(y.iloc[held_idx], proba),
-                "fit_seconds": fit_seconds,
-                "predict_ms_per_1000_rows": _predict_ms_per_1000(model, held_rows, config.timing_rows),
-                "size_bytes": len(pickle.dumps(model)),
-            })
-            logger.info("CV fold %d %s: %s=%.4f", fold, name, config.primary_metric, records[-1][config.primary_metric])
-    return pd.DataFrame(records), out_of_fold
+    fold_of_row = np.full(len(train_split), -1)
+    for fold, (_, held_idx) in enumerate(folds.split(train_split, train_split[spec.target_column])):
+        fold_of_row[held_idx] = fold
+    work = [(fold, name) for fold in range(config.cv_folds) for name in config.models()]
+    with dask_client(compute) as client:
+        results = run_tasks(client, _fold_fit, work, {"train_split": train_split, "fold_of_row": fold_of_row,
+                                                      "tuned": tuned, "config": config, "spec": spec},
+                            compute.task_retries)
+    out_of_fold = pd.DataFrame({"fold": fold_of_row}, index=train_split.index)
+    for (fold, name), (record, proba) in zip(work, results, strict=True):
+        out_of_fold.loc[fold_of_row == fold, name] = proba
+        logger.info("CV fold %d %s: %s=%.4f", fold, name, config.primary_metric, record[config.primary_metric])
+    return pd.DataFrame([record for record, _ in results]), out_of_fold
 
 
 def cross_validate_ensemble(fold_metrics: pd.DataFrame, out_of_fold: pd.DataFrame, sanity: pd.DataFrame,
