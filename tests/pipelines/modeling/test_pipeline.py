@@ -64,6 +64,10 @@ def test_the_derived_one_feature_rule_is_a_baseline_and_the_rationale_reads_it_b
     rule = catalog.load("baseline_models")["one_feature_rule"][-1].rule_
     assert f"- `one_feature_rule`: `{rule}` (positive rate" in catalog.load("champion_rationale")
     assert "- `married_graduate_rule`: `marital_status in" in catalog.load("champion_rationale")
+    rationale = catalog.load("champion_rationale")  # the problem's declared references, marked as such
+    for reference in catalog.load("params:problem").reference_results:
+        assert f"- `{reference.name}` ({reference.kind.replace('_', ' ')}): {reference.metric}" in rationale
+    assert rationale.count("declared, not measured") == len(catalog.load("params:problem").reference_results)
 
 
 def test_rerun_appends_to_the_log_registers_a_candidate_without_changing_what_is_served(modeled_project):

@@ -17,7 +17,7 @@ from ml_lifecycle.experiment_log import as_json
 from ml_lifecycle.metrics import METRICS
 from ml_lifecycle.model_recipe import configured_model
 from ml_lifecycle.modeling_config import ModelingConfig
-from ml_lifecycle.spec import ProblemSpec
+from ml_lifecycle.spec import ERROR_RATE, ProblemSpec
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 
 
 
-def plot_leaderboard(leaderboard: pd.DataFrame, config: ModelingConfig) -> go.Figure:
-    """Return a bar chart of the primary metric and ROC AUC (mean +- std) per model."""
+def plot_leaderboard(leaderboard: pd.DataFrame, config: ModelingConfig, spec: ProblemSpec) -> go.Figure:
+    """Return a bar chart of the primary metric and ROC AUC (mean +- std) per model, declared references as dashed lines."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=[f"{config.primary_metric} (CV)", "ROC AUC (CV)"])
     colours = {"baseline": "#9e9e9e", "candidate": "#1f77b4", "ensemble": "#ff7f0e"}
     for column, metric in enumerate([config.primary_metric, "roc_auc"], start=1):
@@ -40,8 +40,28 @@ def plot_leaderboard(leaderboard: pd.DataFrame, config: ModelingConfig) -> go.Fi
             ),
             row=1, col=column,
         )
-    figure.update_layout(title="Leaderboard: grey baselines, blue candidates, orange ensemble")
+        for reference in spec.reference_results:
+            if reference.metric == metric and reference.tag is None:
+                figure.add_hline(y=reference.value, line_dash="dash", row=1, col=column,
+                                 annotation_text=f"{reference.name} (declared, {reference.split})")
+    figure.update_layout(title="Leaderboard: grey baselines, blue candidates, orange ensemble; dashed: declared references")
     return figure
+
+
+def reference_lines(leaderboard: pd.DataFrame, champion: str, spec: ProblemSpec) -> list[str]:
+    """Return the rationale's lines on the declared reference results, beside the champion's CV figure where comparable."""
+    by_name = leaderboard.set_index("model")
+    lines = []
+    for r in spec.reference_results:
+        column = "accuracy_mean" if r.metric == ERROR_RATE else f"{r.metric}_mean"
+        here = ""
+        if r.tag is None and column in by_name.columns:
+            value = by_name.loc[champion, column]
+            here = f"; the champion's CV figure here: {1 - value if r.metric == ERROR_RATE else value:.4f}"
+        scope = f" on tag `{r.tag}`" if r.tag else ""
+        lines.append(f"- `{r.name}` ({r.kind.replace('_', ' ')}): {r.metric} {r.value:g}{scope}, measured on {r.split} "
+                     f"(source: {r.source}); declared, not measured{here}")
+    return lines
 
 
 def compute_training_curves(train_split: pd.DataFrame, validation_split: pd.DataFrame, tuned: dict[str, Any],
@@ -115,7 +135,7 @@ def _rule_lines(baseline_models: dict[str, BaseEstimator]) -> list[str]:
 
 def write_selection_rationale(leaderboard: pd.DataFrame, selection: ChampionSelection, ensemble_members: list[str],
                               sanity: pd.DataFrame, tuned: dict[str, Any], baseline_models: dict[str, BaseEstimator],
-                              config: ModelingConfig) -> str:
+                              config: ModelingConfig, spec: ProblemSpec) -> str:
     """Return the Markdown 'why this model': quality, latency, size and interpretability against the alternatives."""
     metric = config.primary_metric
     by_name = leaderboard.set_index("model")
@@ -172,6 +192,9 @@ def write_selection_rationale(leaderboard: pd.DataFrame, selection: ChampionSele
         "",
         "## Rule baselines, as fitted on the train split",
         *(_rule_lines(baseline_models) or ["- none declared"]),
+        "",
+        "## Declared reference results (problem.reference_results; not measured by this run, CV accuracy at 0.5)",
+        *(reference_lines(leaderboard, selection.champion, spec) or ["- none declared"]),
         "",
         "## Sanity check (fit one small batch; a model that cannot overfit it is broken)",
         *[f"- `{r.model}`: training accuracy {r.train_accuracy:.3f} on {r.batch_rows} rows -> {'ok' if r.sanity_passed else 'FLAGGED'}"
