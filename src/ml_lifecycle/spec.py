@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import pandas as pd
@@ -146,6 +147,15 @@ class ReferenceResult(StrictModel):
     def error_rate(self) -> float:
         """Return the reference as an error rate (for error_rate and accuracy references)."""
         return self.value if self.metric == ERROR_RATE else 1 - self.value
+
+    def comparable(self, measured: Mapping[str, float]) -> float | None:
+        """Return a model's figure for this reference's metric from its `measured` metrics (error rate = 1 - accuracy);
+        None for a per-tag reference (the slice table compares those) or a metric not measured."""
+        if self.tag is not None:
+            return None
+        if self.metric == ERROR_RATE:
+            return 1 - measured["accuracy"] if "accuracy" in measured else None
+        return measured.get(self.metric)
 
 
 class SplitPolicy(StrictModel):

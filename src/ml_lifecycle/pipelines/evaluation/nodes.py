@@ -40,7 +40,7 @@ from ml_lifecycle.model_checks import (
     threshold_curve,
 )
 from ml_lifecycle.registry import ReleaseContext
-from ml_lifecycle.spec import ERROR_RATE, DecisionValue, ProblemSpec
+from ml_lifecycle.spec import DecisionValue, ProblemSpec
 
 RANKING_METRICS = ["roc_auc", "pr_auc", "log_loss", "brier"]
 DECISION_METRICS = ["accuracy", "precision", "recall", "f1", "fbeta"]
@@ -115,14 +115,11 @@ def interval_test_metrics(test_predictions: pd.DataFrame, released_model: Scorin
 
 def compare_with_references(test_metrics: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
     """Return each declared reference result (not measured here) beside the released model's measured figure for its metric."""
-    released = test_metrics.set_index("model").loc[RELEASED]
-    records = []
-    for reference in spec.reference_results:
-        measured = (1 - released["accuracy"]) if reference.metric == ERROR_RATE else released[reference.metric]
-        records.append({"reference": reference.name, "kind": reference.kind, "metric": reference.metric,
-                        "declared": reference.value, "measured_on": reference.split, "source": reference.source,
-                        "tag": reference.tag, "released_model_here": None if reference.tag else float(measured),
-                        "status": "declared, not measured"})
+    released = test_metrics.set_index("model").loc[RELEASED].to_dict()
+    records = [{"reference": reference.name, "kind": reference.kind, "metric": reference.metric, "declared": reference.value,
+                "measured_on": reference.split, "source": reference.source, "tag": reference.tag,
+                "released_model_here": reference.comparable(released), "status": "declared, not measured"}
+               for reference in spec.reference_results]
     return pd.DataFrame(records, columns=REFERENCE_COLUMNS)
 
 

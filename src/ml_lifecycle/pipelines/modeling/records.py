@@ -17,7 +17,7 @@ from ml_lifecycle.experiment_log import as_json
 from ml_lifecycle.metrics import METRICS
 from ml_lifecycle.model_recipe import configured_model
 from ml_lifecycle.modeling_config import ModelingConfig
-from ml_lifecycle.spec import ERROR_RATE, ProblemSpec
+from ml_lifecycle.spec import ProblemSpec
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +50,12 @@ def plot_leaderboard(leaderboard: pd.DataFrame, config: ModelingConfig, spec: Pr
 
 def reference_lines(leaderboard: pd.DataFrame, champion: str, spec: ProblemSpec) -> list[str]:
     """Return the rationale's lines on the declared reference results, beside the champion's CV figure where comparable."""
-    by_name = leaderboard.set_index("model")
+    cv = {name.removesuffix("_mean"): value for name, value in leaderboard.set_index("model").loc[champion].items()
+          if name.endswith("_mean")}
     lines = []
     for r in spec.reference_results:
-        column = "accuracy_mean" if r.metric == ERROR_RATE else f"{r.metric}_mean"
-        here = ""
-        if r.tag is None and column in by_name.columns:
-            value = by_name.loc[champion, column]
-            here = f"; the champion's CV figure here: {1 - value if r.metric == ERROR_RATE else value:.4f}"
+        value = r.comparable(cv)
+        here = "" if value is None else f"; the champion's CV figure here: {value:.4f}"
         scope = f" on tag `{r.tag}`" if r.tag else ""
         lines.append(f"- `{r.name}` ({r.kind.replace('_', ' ')}): {r.metric} {r.value:g}{scope}, measured on {r.split} "
                      f"(source: {r.source}); declared, not measured{here}")
