@@ -7,8 +7,9 @@ of its tasks completed (so machine load cannot let it finish first), the service
 it answers /health:
 
 - a run: what readers see must be the last complete run (the run manifest, the version a reader's
-  catalog loads for every published dataset, the report pages), or the new run when it published before
-  the kill; and every store must be intact (`consistency_problems` of tests/test_chaos.py: published
+  catalog loads for every published dataset, the report pages, the registry's champion and history,
+  the experiment log's runs), or the new run when it published before the kill; and every store must
+  be intact (`consistency_problems` of tests/test_chaos.py: published
   versions load, the experiment log and the request log pass `PRAGMA integrity_check`, every registry
   version loads against its recorded hash);
 - the service, while a client posts predictions: the same stores must be intact and the service must
@@ -50,6 +51,7 @@ from tests.test_chaos import (  # noqa: E402
     leftovers,
     page_bytes,
     reader_versions,
+    store_view,
 )
 
 TARGETS = ("modeling", "evaluation", "service")
@@ -88,8 +90,10 @@ def kill_run_at(project: Path, pipeline: str, env: str, tasks_done: int, seconds
 
 
 def reader_view(project: Path, env: str) -> tuple:
-    """Return what readers see: the run manifest, each published dataset's loaded version and the report pages."""
-    return read_manifest(project / "data" / env), reader_versions(project, env), page_bytes(project, env)
+    """Return what readers see: the run manifest, each published dataset's loaded version, the report pages, and the
+    registry and experiment log."""
+    return (read_manifest(project / "data" / env), reader_versions(project, env), page_bytes(project, env),
+            store_view(project, env))
 
 
 def free_port() -> int:
@@ -169,7 +173,8 @@ def round_outcome(project: Path, env: str, target: str, point: tuple[int, float]
     if after[0].last_run != before[0].last_run:  # the manifest's rename, the commit, happened before the kill
         return "ended before the kill" if ended else "killed after its commit", problems
     problems += [f"{what} changed although the run never published"
-                 for what, old, new in zip(("the run manifest", "readers' versions", "report pages"), before, after, strict=True)
+                 for what, old, new in zip(("the run manifest", "readers' versions", "report pages",
+                                            "the registry or the experiment log"), before, after, strict=True)
                  if old != new]
     return "ended without publishing" if ended else "killed before publishing", problems
 

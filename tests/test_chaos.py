@@ -1,4 +1,5 @@
-"""Chaos checks: runs killed (SIGKILL) or failing part-way leave every reader on the last complete run.
+"""Chaos checks: runs killed (SIGKILL) or failing part-way leave every reader on the last complete run, and the
+stores kept across runs (registry, experiment log) without any of their writes.
 
 `kill_run_when` and `consistency_problems` are shared with `benchmarks/chaos.py`.
 """
@@ -13,20 +14,25 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from kedro.io import AbstractVersionedDataset
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataSummaryPreset
+from kedro.io import AbstractDataset, AbstractVersionedDataset, DataCatalog
 
 from ml_lifecycle.publishing import (
     MANIFEST,
     RUNS,
     STAGING,
     Move,
+    PublishingRun,
     RunPublisher,
+    StagedDataset,
     read_manifest,
 )
 from ml_lifecycle.registry import ModelRegistry
 from ml_lifecycle.rows import DataValidationError
-from tests.conftest import project_catalog, run_kedro
+from tests.conftest import add_env, project_catalog, run_kedro
 
 # Early (the release steps), mid-run (a staged report folder written, pages not yet) and late (the
 # gate's verdict saved, the registry written, the pages about to be): see the order in a run's log.
@@ -35,16 +41,18 @@ EVALUATION_KILL_POINTS = (
     "Saving data to evidently_slice_classification_reports",
     "Saving data to gate_verdict",
 )
+# The release's promotion record is saved (the registry written) before this node starts, and the run is far from done.
+AFTER_PROMOTION = "Running node: summarise_evaluation"
 PAGES = ("08_reporting/index.html", "08_reporting/index_sections.json", "08_reporting/evaluation/evaluation_report.html",
          "08_reporting/evaluation/model_card.md", "08_reporting/evidently/evaluation_test_classification.html")
 
 
-def kill_run_when(project: Path, pipeline: str, marker: str, env: str = "test", timeout: float = 600) -> str:
-    """Start `kedro run --pipeline=<pipeline>` in `project`, SIGKILL it as soon as `marker` is logged; return the log."""
-    log_path = project / f"killed_{pipeline}.log"
+def kill_run_when(project: Path, pipelines: str, marker: str, env: str = "test", timeout: float = 600) -> str:
+    """Start `kedro run --pipelines=<pipelines>` in `project`, SIGKILL it as soon as `marker` is logged; return the log."""
+    log_path = project / f"killed_{pipelines.replace(',', '_')}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "kedro", "run", f"--pipeline={pipeline}", f"--env={env}"],
+            [sys.executable, "-m", "kedro", "run", f"--pipelines={pipelines}", f"--env={env}"],
             cwd=project, stdout=log, stderr=subprocess.STDOUT,
             env=os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "COLUMNS": "200"},
         )
@@ -92,6 +100,21 @@ def consistency_problems(project: Path, env: str = "test") -> list[str]:
     except Exception as error:  # noqa: BLE001 - any failure to read the registry is the finding
         problems.append(f"model registry: {error}")
     return problems
+
+
+def store_view(project: Path, env: str = "test") -> tuple[str | None, int, bytes, int]:
+    """Return what readers of the stores kept across runs see: the registry's champion, its number of events and its
+    history's bytes, and the experiment log's number of runs."""
+    root = data_root(project, env)
+    registry = ModelRegistry(root / "06_models/model_registry")
+    with sqlite3.connect(root / "experiment_log.sqlite") as connection:
+        runs = connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    return registry.snapshot().champion, len(registry.history()), registry.history_path.read_bytes(), runs
+
+
+def registry_folders(project: Path, env: str = "test") -> list[str]:
+    """Return the registry's version folders (registered or reserved by a run)."""
+    return sorted(path.name for path in (data_root(project, env) / "06_models/model_registry/versions").iterdir())
 
 
 def page_bytes(project: Path, env: str = "test") -> dict[str, bytes]:
@@ -167,3 +190,54 @@ def test_a_publish_interrupted_after_its_commit_is_finished_by_the_next_run(tmp_
     assert target.read_text() == "new page"
     assert [p.relative_to(folder).as_posix() for p in folder.rglob("*.html")] == ["b/new.html"]
     assert not (tmp_path / "08_reporting" / STAGING).exists()
+
+
+def test_a_release_killed_or_failing_after_its_promotion_leaves_the_registry_and_the_experiment_log_unchanged(project_copy: Path):
+    # Modeling registers a candidate and logs a run; nothing is promoted yet, so the release below would promote.
+    run_kedro(project_copy, ["data_processing", "modeling"])
+    champion, events, _, runs = before = store_view(project_copy)
+    assert (champion, events, runs, registry_folders(project_copy)) == (None, 1, 1, ["v1"])
+
+    log = kill_run_when(project_copy, "modeling,evaluation", AFTER_PROMOTION)
+    assert AFTER_PROMOTION in log and "Published run" not in log, log[-3000:]
+    assert "Saving data to release_promotion" in log and "Saving data to experiment_log" in log, log[-3000:]
+    assert store_view(project_copy) == before
+    assert registry_folders(project_copy) == ["v1", "v2", "v3"]  # the killed run did register its candidate and release
+    assert consistency_problems(project_copy) == []  # integrity_check ok; every registered version loads
+    RunPublisher(data_root(project_copy)).recover()  # what the next run does first
+    assert store_view(project_copy) == before and registry_folders(project_copy) == ["v1"]
+
+    # A real failure after the promotion: evaluation_summary cannot be saved (its folder is a file).
+    broken = add_env(project_copy, "broken_summary", {
+        "globals.yml": "data_root: data/test\n",
+        "catalog.yml": {"evaluation_summary": {"type": "json.JSONDataset", "filepath": "data/test/published.json/summary.json"}}})
+    with pytest.raises(Exception, match="published.json"):
+        run_kedro(project_copy, ["evaluation"], env=broken)
+    assert store_view(project_copy) == before and registry_folders(project_copy) == ["v1"]
+    assert consistency_problems(project_copy) == []
+
+
+def test_evidently_workspace_snapshots_of_a_run_show_only_once_it_publishes(tmp_path: Path):
+    rows = pd.DataFrame({"age": [30.0, 41.0, 52.0], "sex": ["Male", "Female", "Male"]})
+    snapshot = Report([DataSummaryPreset()]).run(
+        Dataset.from_pandas(rows, data_definition=DataDefinition(numerical_columns=["age"], categorical_columns=["sex"])))
+    config = {"type": "ml_lifecycle.evidently_glue.EvidentlyWorkspaceDataset", "path": str(tmp_path / "09_monitoring_workspace"),
+              "project": "monitoring"}
+    reader = AbstractDataset.from_config("reader", config)
+    AbstractDataset.from_config("workspace", config).save([{"name": "batch 1", "snapshot": snapshot}])
+    publisher = RunPublisher(tmp_path)
+
+    def run_adding(version: str, name: str) -> tuple[PublishingRun, StagedDataset]:
+        run, workspace = publisher.start(version), StagedDataset(config, copy_existing=True)
+        workspace.stage_for(run)
+        workspace.save([{"name": name, "snapshot": snapshot}])
+        assert workspace.load() == sorted(["batch 1", name])  # the run sees its snapshot
+        assert reader.load() == ["batch 1"]  # nobody else does
+        return run, workspace
+
+    failed, _ = run_adding("2026-01-01T00.00.00.000Z", "batch 2")
+    failed.discard()
+    assert reader.load() == ["batch 1"] and list(tmp_path.rglob(STAGING)) == []
+    published, _ = run_adding("2026-01-02T00.00.00.000Z", "batch 3")
+    published.publish(DataCatalog(), ["monitoring"])
+    assert reader.load() == ["batch 1", "batch 3"] and list(tmp_path.rglob(STAGING)) == []

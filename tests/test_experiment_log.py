@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kedro.io import DatasetError
+from kedro.io import DataCatalog, DatasetError
 
 from ml_lifecycle.experiment_log import ExperimentLogDataset
+from ml_lifecycle.publishing import STAGING, RunPublisher
 
 
 def record(champion: str) -> dict:
@@ -45,3 +46,32 @@ def test_a_run_whose_third_insert_fails_adds_nothing_and_the_log_stays_sound(tmp
     log.save(record("third"))
     assert counts(path) == {"runs": 2, "fold_metrics": 6, "model_metrics": 2, "timings": 2}
     assert log.load()["champion"].tolist() == ["first", "third"]
+
+
+def test_a_runs_rows_reach_the_log_in_one_merge_when_it_publishes_and_never_when_it_fails(tmp_path: Path):
+    path = tmp_path / "experiment_log.sqlite"
+    ExperimentLogDataset(filepath=str(path)).save(record("first"))
+    publisher = RunPublisher(tmp_path)
+
+    run = publisher.start("2026-01-01T00.00.00.000Z")
+    log = ExperimentLogDataset(filepath=str(path))
+    log.stage_for(run)
+    log.save(record("second"))
+    assert counts(path)["runs"] == 1  # staged: no reader of the log sees an unpublished run
+    assert log.load()["champion"].tolist() == ["first", "second"]  # the run itself does
+    (staged,) = tmp_path.rglob(f"{STAGING}/*/*.sqlite")
+    kept = staged.read_bytes()
+    run.publish(DataCatalog(), ["modeling"])
+    assert counts(path) == {"runs": 2, "fold_metrics": 6, "model_metrics": 2, "timings": 2}
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(kept)  # as a process killed after the merge's COMMIT, before deleting the staging folder, leaves it
+    publisher.recover()  # redoes the manifest's merge: the run's rows are there already, so it adds nothing
+    assert counts(path)["runs"] == 2 and list(tmp_path.rglob(STAGING)) == []
+
+    failed = publisher.start("2026-01-02T00.00.00.000Z")
+    log.stage_for(failed)
+    log.save(record("third"))
+    failed.discard()
+    assert counts(path)["runs"] == 2 and list(tmp_path.rglob(STAGING)) == []
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

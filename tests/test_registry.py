@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kedro.io import DataCatalog
 
 from ml_lifecycle import rows
 from ml_lifecycle.bundle import BundleError, InputLimits, ModelBundle, build_recipe
 from ml_lifecycle.deployment import deploy
 from ml_lifecycle.estimators import ScoringModel, build_model
+from ml_lifecycle.publishing import MANIFEST, Append, RunManifest, RunPublisher
 from ml_lifecycle.registry import ModelRegistry, ReleaseCandidate, ReleaseInfo
 from tests.pipelines.evaluation import synthetic
 
@@ -166,3 +168,47 @@ def test_two_processes_registering_at_once_lose_nothing_and_pair_every_file_with
     assert sorted(descriptions) == sorted(f"w{w}-{i}" for w in (1, 2) for i in range(20))
     assert all(bundle == manifest for bundle, manifest in descriptions.items())
     assert len(os.listdir(tmp_path / "versions")) == 40
+
+
+def test_a_runs_registry_events_are_seen_by_its_nodes_and_appended_together_only_when_it_publishes(tmp_path):
+    folder = tmp_path / "06_models/model_registry"
+    ModelRegistry(folder).record(ModelRegistry(folder).register(candidate("first")).version, "promoted", "first release")
+    history_before = (folder / "history.jsonl").read_bytes()
+    publisher = RunPublisher(tmp_path)
+
+    run = publisher.start("2026-01-01T00.00.00.000Z")
+    staged = ModelRegistry(folder, run)
+    version = staged.register(candidate("second")).version
+    staged.record(version, "promoted", "second release")
+    assert staged.snapshot().champion == "v2" and staged.load().version == "v2"  # later nodes of the run see it
+    assert ModelRegistry(folder).snapshot().champion == "v1"  # nobody else does
+    assert (folder / "history.jsonl").read_bytes() == history_before
+    run.publish(DataCatalog(), ["evaluation"])
+    published = ModelRegistry(folder).history()
+    assert [(e.event, e.version) for e in published] == [("registered", "v1"), ("promoted", "v1"), ("registered", "v2"),
+                                                        ("promoted", "v2")]
+    assert staged.history() == published  # after publishing, the run's view reads them once, from the file
+
+    failed = publisher.start("2026-01-02T00.00.00.000Z")
+    ModelRegistry(folder, failed).record(ModelRegistry(folder, failed).register(candidate("third")).version, "promoted", "x")
+    assert (folder / "versions/v3/bundle.pkl").exists()
+    failed.discard()
+    assert ModelRegistry(folder).history() == published and not (folder / "versions/v3").exists()
+
+
+def test_a_publish_interrupted_before_its_appends_is_finished_once_by_the_next_run(tmp_path):
+    folder = tmp_path / "model_registry"
+    ModelRegistry(folder).register(candidate("first"))
+    event = ModelRegistry(folder).history()[0].model_copy(update={"event": "promoted", "reason": "interrupted"})
+    line = event.model_dump_json()
+    with (folder / "history.jsonl").open("a") as history:
+        history.write(line[:25])  # and a writer killed mid-append left a torn line
+    # The manifest is the commit: it names the appends, as a process killed right after writing it leaves them.
+    append = Append(target=str(folder / "history.jsonl"), lock=str(folder / "registry.lock"), lines=[line])
+    (tmp_path / MANIFEST).write_text(RunManifest(appends=[append]).model_dump_json())
+
+    RunPublisher(tmp_path).recover()
+    RunPublisher(tmp_path).recover()
+
+    assert [e.event for e in ModelRegistry(folder).history()] == ["registered", "promoted"]
+    assert ModelRegistry(folder).snapshot().champion == "v1"

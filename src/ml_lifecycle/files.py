@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import import_module
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -26,6 +29,22 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """Run the block in one `BEGIN IMMEDIATE` transaction of an autocommit connection: commit, or roll back and re-raise.
+
+    The connection must be opened with `isolation_level=None`, so the transaction is ours alone: sqlite3's implicit
+    transactions and pandas' `to_sql` commit on their own terms, which once left half a run behind.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
         raise
 
 

@@ -12,6 +12,7 @@ from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 from kedro.validation.parameter_validator import ParameterValidator
 
+from ml_lifecycle.experiment_log import ExperimentLogDataset
 from ml_lifecycle.pipeline_registry import lifecycle_pipeline
 from ml_lifecycle.publishing import (
     PublishingRun,
@@ -21,8 +22,20 @@ from ml_lifecycle.publishing import (
     pin_inputs_to_published,
     read_manifest,
 )
+from ml_lifecycle.registry import (
+    ChampionBundleDataset,
+    DecisionsDataset,
+    ModelRegistryDataset,
+    PromotionDataset,
+    RegistrationDataset,
+    ShadowBundleDataset,
+)
 
 logger = logging.getLogger(__name__)
+# What a run writes only when it publishes: staged outputs, and the stores kept across runs (the registry's views
+# stage its events, the experiment log its rows); each has `stage_for(run)`.
+RUN_STAGED = [StagedDataset, ExperimentLogDataset, ModelRegistryDataset, ChampionBundleDataset, ShadowBundleDataset,
+              DecisionsDataset, RegistrationDataset, PromotionDataset]
 KEY_PATH = re.compile(r"[\w.\[\]-]+")  # what a problem line starts with: the key it is about, e.g. monitoring.slices
 
 
@@ -107,7 +120,8 @@ class PublishRunHook:
 
     Before the nodes (and before `ProduceMissingUpstreamHook`, so upstream outputs it produces
     belong to the run too): finish an interrupted publish, delete what killed runs wrote, register
-    this run and point every `StagedDataset` at its staging folder. After the last node: publish
+    this run, point every `StagedDataset` at its staging folder and make the registry and the
+    experiment log stage this run's events and rows. After the last node: publish
     (`ml_lifecycle.publishing`). On a node's error: delete this run's outputs.
     """
 
@@ -126,7 +140,7 @@ class PublishRunHook:
         publisher = RunPublisher(data_root_of(self._context))
         publisher.recover()
         self._run = publisher.start(run_params["run_id"])
-        for name in catalog.filter(by_type=StagedDataset):
+        for name in catalog.filter(by_type=RUN_STAGED):
             catalog[name].stage_for(self._run)
         pin_inputs_to_published(catalog, pipeline.inputs(), read_manifest(publisher.data_root), run_params["load_versions"] or {})
 

@@ -5,27 +5,35 @@ A run (one `KedroSession.run`; its version V is the session id, Kedro's save ver
     <filepath>/<V>/<name>                     each versioned dataset, as Kedro always does
     <target folder>/.staging/<V>/<name>       each `StagedDataset` (pages at fixed paths, report
                                               folders, the report index), moved into place on publish
-    <data_root>/.runs/<V>.lock                held (flock) while the run lives; lists its staging folders
+    <data_root>/.runs/<V>.lock                held (flock) while the run lives; lists its staging folders and
+                                              the folders it owns (a registry version it reserved)
 
 and, once every node has run, publishes by replacing the run manifest in one atomic rename:
 
     <data_root>/published.json                each versioned dataset's published version, the last
-                                              publishing run, and its staged moves
+                                              publishing run, and its staged moves, appends and merges
 
-The rename is the commit. The staged moves are done right after it; if the process dies between
-the two, the next run redoes them. Readers outside a run (kedro-viz, notebooks, `context.catalog`)
-load the manifest's versions (`PublishedContext`), so they never see an unpublished one. A run
-that fails deletes its versions and staging folders; one that was killed leaves a lock file no
-process holds, and the next run deletes what it wrote. So a run reads the published versions of
+Stores that keep history across runs publish the same way: a run's registry events are lines to
+append to the registry's history (`Append`), its experiment-log rows a staged SQLite database to
+merge into the log (`Merge`); within the run, readers of those stores see them staged.
+
+The rename is the commit. The staged moves, appends and merges are done right after it, each
+idempotent; if the process dies between the two, the next run (or the next commit) redoes them.
+Readers outside a run (kedro-viz, notebooks, `context.catalog`) load the manifest's versions
+(`PublishedContext`), so they never see an unpublished one. A run that fails deletes its versions,
+staging and owned folders; one that was killed leaves a lock file no process holds, and the next
+run deletes what it wrote. So a run reads the published versions of
 its inputs (one still being written by a concurrent run is pinned back to the published one).
 """
 
 from __future__ import annotations
 
 import fcntl
+import inspect
 import logging
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,9 +43,10 @@ from typing import IO, Any
 from kedro.framework.context import KedroContext
 from kedro.io import AbstractDataset, AbstractVersionedDataset, DataCatalog, Version
 from kedro.io.catalog_config_resolver import CatalogConfigResolver
+from kedro.io.core import parse_dataset_definition
 from pydantic import Field
 
-from ml_lifecycle.files import atomic_write
+from ml_lifecycle.files import atomic_write, transaction
 from ml_lifecycle.spec import StrictModel
 
 logger = logging.getLogger(__name__)
@@ -51,6 +60,26 @@ class Move(StrictModel):
 
     source: str
     target: str
+
+
+class Append(StrictModel):
+    """Lines a run appends to a file (the registry's history) when it publishes, under the file's writers' lock."""
+
+    target: str
+    lock: str
+    lines: list[str]
+
+
+class Merge(StrictModel):
+    """A staged SQLite database of one run's rows, merged into `target` when the run publishes.
+
+    `key_table.key_column` identifies the run's rows: a merge whose keys are already in `target` was done.
+    """
+
+    source: str
+    target: str
+    key_table: str
+    key_column: str
 
 
 class PublishedRun(StrictModel):
@@ -68,6 +97,8 @@ class RunManifest(StrictModel):
     datasets: dict[str, str] = Field(default_factory=dict, description="Versioned dataset -> its published version.")
     last_run: PublishedRun | None = None
     moves: list[Move] = Field(default_factory=list, description="The last run's staged outputs, moved in after the commit.")
+    appends: list[Append] = Field(default_factory=list, description="The last run's lines for append-only files.")
+    merges: list[Merge] = Field(default_factory=list, description="The last run's staged rows for SQLite stores.")
 
     def published(self, version: str) -> bool:
         """Return whether run `version` published (it is the last run, or the published version of some dataset)."""
@@ -95,6 +126,65 @@ def move_into_place(move: Move) -> None:
         # A folder cannot replace a folder in one rename: set the old one aside inside the staging folder first.
         target.rename(source.parent / f"{source.name}.replaced")
     os.replace(source, target)
+
+
+def append_missing(append: Append) -> None:
+    """Append, in one write, the lines of `append` that its target does not hold yet (none when it was done)."""
+    target = Path(append.target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(append.lock, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            present = set(target.read_text().splitlines()) if target.exists() else set()
+            missing = [line for line in append.lines if line not in present]
+            if not missing:
+                return
+            handle = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                _cut_torn_line(handle)
+                os.write(handle, "".join(f"{line}\n" for line in missing).encode())
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _cut_torn_line(handle: int) -> None:
+    """Cut a last line without its newline (a writer killed mid-append; writers hold the lock), so ours start a line."""
+    size = os.fstat(handle).st_size
+    if size == 0 or os.pread(handle, 1, size - 1) == b"\n":
+        return
+    tail = b""
+    while size > 0 and b"\n" not in tail:
+        start = max(0, size - 4096)
+        tail = os.pread(handle, size - start, start) + tail
+        size = start
+    os.ftruncate(handle, size + tail.rfind(b"\n") + 1)
+
+
+def merge_database(merge: Merge) -> None:
+    """Copy every table's rows of the staged database into the target in one transaction (nothing when it was done)."""
+    if not Path(merge.source).exists():
+        return
+    Path(merge.target).parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(merge.target, isolation_level=None, timeout=60)  # a concurrent run may be merging
+    try:
+        connection.execute("ATTACH DATABASE ? AS staged", (merge.source,))
+        with transaction(connection):
+            tables = connection.execute("SELECT name, sql FROM staged.sqlite_master WHERE type = 'table'").fetchall()
+            present = {name for (name,) in connection.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")}
+            for name, sql in tables:
+                if name not in present:
+                    connection.execute(sql)  # unqualified: creates the table in main
+            done = merge.key_table in present and connection.execute(
+                f"SELECT EXISTS (SELECT 1 FROM main.{merge.key_table} WHERE {merge.key_column} IN "
+                f"(SELECT {merge.key_column} FROM staged.{merge.key_table}))").fetchone()[0]
+            if not done:
+                for name, _ in tables:
+                    connection.execute(f"INSERT INTO main.{name} SELECT * FROM staged.{name}")
+    finally:
+        connection.close()
 
 
 def remove_staging(folder: Path) -> None:
@@ -126,7 +216,7 @@ class RunPublisher:
         """Finish the last publish if it was interrupted, and delete what killed runs wrote."""
         with self._locked():
             manifest = read_manifest(self.data_root)
-            finish_moves(manifest.moves)
+            finish(manifest)
             for lock_path in sorted(self.runs.glob("*.lock")):
                 if lock_path.name != "publish.lock":
                     self._clean_up_if_dead(lock_path, manifest)
@@ -145,11 +235,12 @@ class RunPublisher:
             logger.warning("Run %s stopped before publishing; deleted its %d unpublished output(s): earlier runs' "
                            "outputs stay the latest.", version, removed)
         for folder in staging:
-            remove_staging(folder)
+            if folder.parent.name == STAGING:  # the folders it owns (registry versions) are published now: they stay
+                remove_staging(folder)
         lock_path.unlink()
 
     def discard(self, version: str, staging: list[Path]) -> int:
-        """Delete run `version`'s versioned outputs and staging folders; return how many were deleted."""
+        """Delete run `version`'s versioned outputs, staging and owned folders; return how many were deleted."""
         versions = [path for path in self.data_root.rglob(version) if path.is_dir() and path.parent.name != STAGING]
         for path in versions:
             shutil.rmtree(path)
@@ -164,21 +255,27 @@ class RunPublisher:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return PublishingRun(self, version, lock)
 
-    def commit(self, run: PublishedRun, moves: list[Move]) -> None:
-        """Publish `run` in one atomic manifest rename, then move its staged outputs into place."""
+    def commit(self, run: PublishedRun, moves: list[Move], appends: list[Append], merges: list[Merge]) -> None:
+        """Publish `run` in one atomic manifest rename, then move, append and merge what it staged."""
         with self._locked():
             manifest = read_manifest(self.data_root)
+            finish(manifest)  # the previous run's, if its process died half-way: the new manifest forgets them
             datasets = manifest.datasets | dict.fromkeys(run.datasets, run.version)
-            published = RunManifest(datasets=dict(sorted(datasets.items())), last_run=run, moves=moves)
+            published = RunManifest(datasets=dict(sorted(datasets.items())), last_run=run, moves=moves, appends=appends,
+                                    merges=merges)
             atomic_write(self.data_root / MANIFEST, published.model_dump_json(indent=2).encode())
-            finish_moves(moves)
+            finish(published)
 
 
-def finish_moves(moves: list[Move]) -> None:
-    """Move every staged output into place (again, after an interruption) and delete the staging folders."""
-    for move in moves:
+def finish(manifest: RunManifest) -> None:
+    """Do the last run's staged moves, appends and merges (again, after an interruption), then delete its staging folders."""
+    for move in manifest.moves:
         move_into_place(move)
-    for folder in {staging_folder_of(Path(move.source)) for move in moves}:
+    for append in manifest.appends:
+        append_missing(append)
+    for merge in manifest.merges:
+        merge_database(merge)
+    for folder in {staging_folder_of(Path(path)) for path in [m.source for m in manifest.moves + manifest.merges]}:
         remove_staging(folder)
 
 
@@ -196,37 +293,61 @@ class PublishingRun:
         self._lock = lock
         self._staging: list[Path] = []
         self._moves: dict[str, Move] = {}
+        self._appends: dict[str, Append] = {}
+        self._merges: dict[str, Merge] = {}
 
     def staging_folder(self, target: Path) -> Path:
         """Return this run's staging folder beside `target`, recorded in the lock file before it is created."""
         folder = target.parent / STAGING / self.version
+        self.own(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def own(self, folder: Path) -> None:
+        """Record in the lock file a folder this run writes, deleted unless the run publishes (a staging folder, a registry
+        version it reserved)."""
         if folder not in self._staging:
             self._lock.write(f"{folder}\n")
             self._lock.flush()
             os.fsync(self._lock.fileno())
             self._staging.append(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
 
     def stage(self, move: Move) -> None:
         """Record a staged output to move into place on publish."""
         self._moves[move.target] = move
+
+    def append(self, target: Path, lock: Path, line: str) -> None:
+        """Stage a line to append to `target` (under the writers' `lock`) on publish."""
+        staged = self._appends.setdefault(str(target), Append(target=str(target), lock=str(lock), lines=[]))
+        staged.lines.append(line)
+
+    def staged_lines(self, target: Path) -> list[str]:
+        """Return the lines staged for `target` that are not appended yet (none once the run published or failed)."""
+        staged = self._appends.get(str(target))
+        return list(staged.lines) if staged else []
+
+    def merge(self, merge: Merge) -> None:
+        """Stage a database of this run's rows to merge into `merge.target` on publish."""
+        self._merges[merge.source] = merge
 
     def publish(self, catalog: DataCatalog, pipelines: list[str]) -> PublishedRun:
         """Publish every versioned dataset this run saved and every staged output, together; return the record."""
         datasets = saved_versioned_datasets(catalog, self.version)
         run = PublishedRun(version=self.version, pipelines=pipelines, published_at=datetime.now(UTC).isoformat(),
                            datasets=datasets)
-        self.publisher.commit(run, list(self._moves.values()))
+        self.publisher.commit(run, list(self._moves.values()), list(self._appends.values()), list(self._merges.values()))
         self._close()
-        logger.info("Published run %s: %d versioned dataset(s), %d staged output(s).", self.version, len(datasets),
-                    len(self._moves))
+        logger.info("Published run %s: %d versioned dataset(s), %d staged output(s), %d appended line(s), %d merged "
+                    "database(s).", self.version, len(datasets), len(self._moves),
+                    sum(len(a.lines) for a in self._appends.values()), len(self._merges))
+        self._appends, self._merges = {}, {}
         return run
 
     def discard(self) -> None:
         """Delete everything this failed run wrote, so the published outputs stay the latest."""
         removed = self.publisher.discard(self.version, self._staging)
         self._close()
+        self._appends, self._merges = {}, {}
         logger.warning("Run %s failed: deleted its %d unpublished output(s); earlier runs' outputs stay the latest.",
                        self.version, removed)
 
@@ -274,14 +395,19 @@ class StagedDataset(AbstractDataset):
 
     `dataset` is the wrapped dataset's config; its `filepath` (or `path`) is the target. `files`, for a
     dataset that updates some files of a folder rather than replacing it (the report index), names those
-    files: they are copied into the staging folder first and moved one by one.
+    files: they are copied into the staging folder first and moved one by one. `copy_existing`, for a
+    dataset that adds to a folder holding history (the Evidently workspace), copies the whole folder into
+    the staging folder first; the updated copy replaces it on publish. A wrapped dataset that names its
+    own location in what it writes takes a `published_path` argument, given the target.
     """
 
-    def __init__(self, dataset: dict[str, Any], files: list[str] | None = None, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, dataset: dict[str, Any], files: list[str] | None = None, copy_existing: bool = False,
+                 metadata: dict[str, Any] | None = None) -> None:
         self._config = dict(dataset)
         self._path_key = "filepath" if "filepath" in dataset else "path"
         self._target = Path(dataset[self._path_key])
         self._files = files
+        self._copy_existing = copy_existing
         self._published = AbstractDataset.from_config("published", self._config)
         self._run: PublishingRun | None = None
         self._staged: AbstractDataset | None = None
@@ -312,6 +438,8 @@ class StagedDataset(AbstractDataset):
         """Return the wrapped dataset writing to the run's staging folder, recording the moves it will need."""
         staged = self._run.staging_folder(self._target) / self._target.name
         if self._files is None:
+            if self._copy_existing and self._target.exists():
+                shutil.copytree(self._target, staged)
             self._run.stage(Move(source=str(staged), target=str(self._target)))
         else:
             staged.mkdir(exist_ok=True)
@@ -320,7 +448,10 @@ class StagedDataset(AbstractDataset):
                 if target.exists() and not source.exists():  # another section of the same folder may have staged it
                     shutil.copyfile(target, source)
                 self._run.stage(Move(source=str(source), target=str(target)))
-        return AbstractDataset.from_config("staged", self._config | {self._path_key: str(staged)})
+        staged_config = self._config | {self._path_key: str(staged)}
+        if "published_path" in inspect.signature(parse_dataset_definition(self._config)[0]).parameters:
+            staged_config["published_path"] = str(self._target)
+        return AbstractDataset.from_config("staged", staged_config)
 
 
 class PublishedContext(KedroContext):

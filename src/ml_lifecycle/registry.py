@@ -9,7 +9,11 @@
     versions/vN/manifest.json
 
 A version exists once its `registered` event, which carries the bundle's sha256, is in the
-history. Loading checks the bundle file against that hash before anything is unpickled, and
+history. Inside a Kedro run the registry's datasets stage their events instead: the run's nodes
+see them, and they are appended in one write when the run publishes (`ml_lifecycle.publishing`);
+a run that fails or is killed appends none, and the version folders it reserved are deleted (at
+once when it fails, by the next run when it was killed).
+Loading checks the bundle file against that hash before anything is unpickled, and
 the manifest's library versions against the installed ones, and refuses any difference with
 a message naming the file.
 """
@@ -40,6 +44,7 @@ from ml_lifecycle.bundle import (
 from ml_lifecycle.experiment_log import git_commit
 from ml_lifecycle.files import atomic_write
 from ml_lifecycle.gate import GateVerdict
+from ml_lifecycle.publishing import PublishingRun
 from ml_lifecycle.spec import StrictModel
 
 Stage = Literal["candidate", "released", "retrained"]
@@ -158,12 +163,17 @@ def sha256_of(data: bytes) -> str:
 
 
 class ModelRegistry:
-    """Bundles, manifests and the history kept in a folder; see the module docstring for the layout."""
+    """Bundles, manifests and the history kept in a folder; see the module docstring for the layout.
 
-    def __init__(self, folder: str | Path) -> None:
+    With `run` (a live publishing run), events are staged in the run and appended when it publishes;
+    the history read meanwhile is the file's followed by the run's staged events.
+    """
+
+    def __init__(self, folder: str | Path, run: PublishingRun | None = None) -> None:
         self.folder = Path(folder)
         self.history_path = self.folder / "history.jsonl"
         self.lock_path = self.folder / "registry.lock"
+        self._run = run
 
     def version_folder(self, version: str) -> Path:
         """Return where a version's bundle and manifest live."""
@@ -185,20 +195,25 @@ class ModelRegistry:
 
     def history(self) -> list[RegistryEvent]:
         """Return every event, oldest first (a torn last line, from a writer killed mid-append, is skipped)."""
-        if not self.history_path.exists():
-            return []
-        lines = self.history_path.read_text().splitlines()
-        events = []
+        staged = self._run.staged_lines(self.history_path) if self._run else []
+        lines = self.history_path.read_text().splitlines() if self.history_path.exists() else []
+        events = [RegistryEvent.model_validate_json(line) for line in staged]
+        if not lines:
+            return events
+        written = []
         for number, line in enumerate(lines, start=1):
             try:
-                events.append(RegistryEvent.model_validate_json(line))
+                written.append(RegistryEvent.model_validate_json(line))
             except ValueError as error:
                 if number == len(lines):
                     break
                 raise BundleError(f"{self.history_path}: line {number} is not a registry event: {error}") from None
-        return events
+        return written + events
 
     def _append(self, event: RegistryEvent) -> RegistryEvent:
+        if self._run is not None:
+            self._run.append(self.history_path, self.lock_path, event.model_dump_json())
+            return event
         line = (event.model_dump_json() + "\n").encode()
         handle = os.open(self.history_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -240,6 +255,8 @@ class ModelRegistry:
         data = pickle.dumps(candidate.bundle)
         with self._locked():
             version = self._new_version_folder()
+            if self._run is not None:  # reserved for this run: deleted if it never publishes the registration
+                self._run.own(self.version_folder(version))
             manifest = Manifest(**candidate.info.model_dump(), version=version, registered_at=_now(),
                                 threshold=candidate.bundle.threshold, abstain_band=candidate.bundle.abstain_band,
                                 feature_schema=candidate.bundle.recipe.schema, code_commit=git_commit(),
@@ -311,6 +328,10 @@ class _RegistryView(AbstractDataset):
     def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         self._registry = ModelRegistry(path)
         self.metadata = metadata
+
+    def stage_for(self, run: PublishingRun) -> None:
+        """Stage this run's registry events until it publishes (`PublishRunHook`), reading them back meanwhile."""
+        self._registry = ModelRegistry(self._registry.folder, run)
 
     @property
     def registry(self) -> ModelRegistry:
