@@ -10,12 +10,15 @@ registry; run `make run` first) and prints:
   each N of `--rows`: `kedro run --pipeline=inference` (pandas, whole file in memory) and
   `kedro run --pipeline=inference_partitioned` (Dask blocks, default `local` scheduler), each in
   its own process: wall seconds, rows/s, peak RSS of the process tree, and whether the two
-  summaries agree.
+  summaries agree;
+- with `--pipelines ... monitoring_partitioned`: `kedro run --pipeline=monitoring_partitioned` on
+  the block path's predictions (statistics and drift from Dask counts, Evidently on the sample):
+  wall seconds, rows/s, peak RSS and the drift verdict.
 
 Peak RSS is sampled every 50 ms over the `kedro` process and its children (cluster workers too).
 
 usage: .venv/bin/python benchmarks/scale.py [--env adult] [--rows 1000000 5000000] [--skip-modeling]
-       [--skip-scoring] [--blocksize 16MiB] [--pipelines inference inference_partitioned]
+       [--skip-scoring] [--blocksize 16MiB] [--pipelines inference inference_partitioned [monitoring_partitioned]]
 """
 
 from __future__ import annotations
@@ -85,9 +88,12 @@ def compare_modeling(project: Path, env: str) -> None:
         print(f"modeling, compute.scheduler={scheduler}: {seconds:.0f} s wall, peak RSS {peak:.0f} MiB "
               f"(process tree), champion {results[scheduler][1]}")
     (local_board, local_champion), (cluster_board, cluster_champion) = results.values()
-    same = local_champion == cluster_champion and local_board.round(12).equals(cluster_board.round(12))
-    print(f"identical leaderboard (rank, model, log loss, ROC AUC, eligibility) and champion: {same}")
-    if not same:
+    local_board, cluster_board = (board.sort_values("model", ignore_index=True) for board in (local_board, cluster_board))
+    same_rows = local_board[["rank", "model", "role", "eligible"]].equals(cluster_board[["rank", "model", "role", "eligible"]])
+    largest = {c: float((local_board[c] - cluster_board[c]).abs().max()) for c in ("log_loss_mean", "roc_auc_mean")}
+    print(f"same champion: {local_champion == cluster_champion}; same models, ranks, roles and eligibility: {same_rows}; "
+          "largest difference local vs cluster: " + ", ".join(f"{c} {d:.2e}" for c, d in largest.items()))
+    if not same_rows or max(largest.values()) > 0:
         print(pd.concat({"local": local_board, "local-cluster:2": cluster_board}, axis=1).to_string())
 
 
@@ -101,10 +107,10 @@ def resampled_file(raw_file: Path, rows: int, destination: Path, seed: int = 0) 
     return destination
 
 
-def latest_summary(project: Path, env: str) -> dict:
-    """Return the last saved inference summary of the project copy."""
-    versions = sorted((project / "data" / env / "08_reporting" / "inference_summary.json").iterdir())
-    return json.loads((versions[-1] / "inference_summary.json").read_text())
+def latest_output(project: Path, env: str, name: str) -> dict:
+    """Return the last saved version of a versioned JSON report of the project copy."""
+    versions = sorted((project / "data" / env / "08_reporting" / name).iterdir())
+    return json.loads((versions[-1] / name).read_text())
 
 
 def compare_scoring(project: Path, env: str, rows: int, blocksize: str, work: Path, pipelines: list[str]) -> None:
@@ -119,9 +125,16 @@ def compare_scoring(project: Path, env: str, rows: int, blocksize: str, work: Pa
                                     if path[1] in pipelines]:
         seconds, peak = monitored_run(["run", f"--pipeline={pipeline}", f"--env={env}",
                                        f"--params=input_path={source},output_path={output}"], project)
-        summaries[label] = latest_summary(project, env)
+        summaries[label] = latest_output(project, env, "inference_summary.json")
         print(f"  {label:13s} {seconds:6.1f} s wall, {rows / seconds:9,.0f} rows/s end to end, peak RSS {peak:6.0f} MiB"
               + (f", {summaries[label]['partitions']} blocks" if "partitions" in summaries[label] else ""))
+    if "monitoring_partitioned" in pipelines:
+        seconds, peak = monitored_run(["run", "--pipeline=monitoring_partitioned", f"--env={env}",
+                                       f"--params=output_path={work / f'scored_{rows}'}"], project)
+        verdict = latest_output(project, env, "large_batch_summary.json")
+        print(f"  {'monitoring':13s} {seconds:6.1f} s wall, {rows / seconds:9,.0f} rows/s end to end, peak RSS {peak:6.0f} MiB, "
+              f"sample {verdict['sample_rows']:,} rows, drifted columns share {verdict['drifted_columns_share']:.3f} "
+              f"(limit {verdict['drifted_columns_share_limit']:.3f}), calibrated at {verdict['calibrated_at_rows']:,} rows")
     if len(summaries) == 2:
         pandas_summary, dask_summary = summaries.values()
         print(f"  same rows scored, rejected, positive and low-confidence shares: "
@@ -136,7 +149,8 @@ def main() -> None:
     parser.add_argument("--skip-modeling", action="store_true")
     parser.add_argument("--skip-scoring", action="store_true")
     parser.add_argument("--pipelines", nargs="+", default=["inference", "inference_partitioned"],
-                        help="the scoring paths to measure")
+                        choices=["inference", "inference_partitioned", "monitoring_partitioned"],
+                        help="the scoring paths to measure (monitoring_partitioned needs inference_partitioned)")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPU(s), {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}")

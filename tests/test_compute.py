@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,7 +82,21 @@ def test_local_cluster_starts_for_the_block_logs_where_and_stops_after(caplog):
         assert len(client.scheduler_info()["workers"]) == 1
         assert run_tasks(client, scaled, [1], {"factor": 2}, retries=0) == [2]
     assert client.status == "closed"
-    assert "Computing on local-cluster:1 (tcp://127.0.0.1:" in caplog.text
+    assert re.search(r"Computing on local-cluster:1 \(tcp://127\.0\.0\.1:\d+, 1 workers\); no dashboard", caplog.text)
+
+
+def distributed_log_level(item: object) -> int:
+    """A task: the level of Dask's `distributed` logger in the process running it."""
+    return logging.getLogger("distributed").getEffectiveLevel()
+
+
+def test_dask_logs_only_warnings_here_and_on_the_workers_and_the_log_links_the_dashboard(caplog):
+    caplog.set_level(logging.INFO, logger="ml_lifecycle.compute")
+    with dask_client(ComputeConfig(scheduler="local-cluster:1", dashboard=True)) as client:
+        assert run_tasks(client, distributed_log_level, [None], {}, retries=0) == [logging.WARNING]
+        link = re.search(r"dashboard (http://127\.0\.0\.1:\d+/status)", caplog.text)
+        assert link is not None and urllib.request.urlopen(link[1], timeout=60).status == 200
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("distributed") and r.levelno < logging.WARNING] == []
 
 
 def _pipeline_reading_compute() -> Pipeline:

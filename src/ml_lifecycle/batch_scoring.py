@@ -42,11 +42,24 @@ def _refuse_mostly_rejected(reasons: pd.Series, rows_read: int, config: Inferenc
             f"allows {config.max_reject_share:.0%}), e.g. {common}; nothing was written, earlier outputs stay")
 
 
-def score_new_rows(inference_input: bytes, deployed: DeployedModel, spec: ProblemSpec, config: InferenceConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Return the scored rows, the rejected rows with their reasons, and a summary of the batch."""
+def parquet_records(frame: pd.DataFrame) -> rows.RawTable:
+    """Return rows read from Parquet as a raw file's records: values as text (missing kept missing), rows numbered from 1.
+
+    A typed column's values become the text a CSV file would hold (39 -> '39'), so the rows go
+    through the same checks and parsing as raw text and score the same.
+    """
+    texts = frame.astype("string").reset_index(drop=True)
+    return rows.RawTable(frame=texts, lines=pd.Series(range(1, len(texts) + 1), dtype="int64"),
+                         problems=pd.Series("", index=texts.index, dtype="str"))
+
+
+def score_new_rows(inference_input: bytes | pd.DataFrame, deployed: DeployedModel, spec: ProblemSpec,
+                   config: InferenceConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Return the scored rows, the rejected rows with their reasons, and a summary of the batch (raw bytes or Parquet rows)."""
     started = time.perf_counter()
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
-    table = rows.read_records(inference_input, config.input_path, spec)
+    table = (parquet_records(inference_input) if isinstance(inference_input, pd.DataFrame)
+             else rows.read_records(inference_input, config.input_path, spec))
     raw = table.frame
     standardised = rows.standardise(raw, spec, config.input_path, label_optional=True, columns=spec.features)
     typed = rows.cast_features(standardised, spec)

@@ -13,8 +13,9 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+import dask
 from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
@@ -53,6 +54,9 @@ class ComputeConfig(StrictModel):
         default=1, gt=0, description="local-cluster only. One thread per process keeps CPU-time latency figures per task."
     )
     dashboard: bool = Field(default=True, description="local-cluster only: serve Dask's dashboard on a free port.")
+    dask_log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="warning", description="Dask's own logs (`distributed`), here and in local-cluster workers; "
+                                       "'info' shows every worker start and connection.")
 
     @field_validator("scheduler")
     @classmethod
@@ -74,11 +78,15 @@ def _open_client(target: str, config: ComputeConfig) -> Iterator[Any]:
     """Yield a Dask client for `target`, starting (and afterwards stopping) a LocalCluster for `local-cluster:N`."""
     from distributed import Client, LocalCluster  # noqa: PLC0415 - the default `local` path never needs it
 
+    # distributed sets its loggers to INFO when first imported, after Kedro configured logging, and each worker
+    # process imports it afresh: set the level here, and for workers through Dask's config variable before they spawn.
+    logging.getLogger("distributed").setLevel(config.dask_log_level.upper())
     if target.startswith("local-cluster:"):
-        cluster = LocalCluster(
-            n_workers=int(target.split(":")[1]), threads_per_worker=config.threads_per_worker, processes=True,
-            host="127.0.0.1", dashboard_address="127.0.0.1:0" if config.dashboard else None,
-        )
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.DASK_LOGGING__DISTRIBUTED": config.dask_log_level}):
+            cluster = LocalCluster(
+                n_workers=int(target.split(":")[1]), threads_per_worker=config.threads_per_worker, processes=True,
+                host="127.0.0.1", dashboard_address="127.0.0.1:0" if config.dashboard else None,
+            )
         with cluster, Client(cluster) as client:
             _log_where(client, target)
             yield client
@@ -88,15 +96,19 @@ def _open_client(target: str, config: ComputeConfig) -> Iterator[Any]:
             yield client
 
 
+def _serves_dashboard(dask_scheduler: Any) -> bool:
+    """Return whether the scheduler serves Dask's dashboard (run on the scheduler)."""
+    return bool(getattr(dask_scheduler.http_application, "applications", None))
+
+
 def _log_where(client: Any, target: str) -> None:
     """Log where the work runs, with its dashboard when there is one."""
     workers = len(client.scheduler_info()["workers"])
-    try:
-        dashboard = client.dashboard_link
-    except KeyError:  # a scheduler started without a dashboard
-        dashboard = None
+    # Dask reports a dashboard link whenever the scheduler serves HTTP (health checks, metrics), also when it was
+    # started without a dashboard (`--no-dashboard`, `dashboard_address=None`): that link is a 404, so ask the scheduler.
+    dashboard = client.dashboard_link if client.run_on_scheduler(_serves_dashboard) else None
     logger.info("Computing on %s (%s, %d workers)%s", target, client.scheduler.address, workers,
-                f"; dashboard {dashboard}" if dashboard else "")
+                f"; dashboard {dashboard}" if dashboard else "; no dashboard")
 
 
 @contextmanager

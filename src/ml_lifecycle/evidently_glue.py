@@ -5,6 +5,7 @@ Every pipeline that builds an Evidently report goes through this module (Evident
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import datetime
 from pathlib import Path
@@ -63,9 +64,12 @@ def run_report(metrics: list[Any], current: pd.DataFrame, spec: ProblemSpec, ref
                       name=name, timestamp=timestamp, tags=tags)
 
 
-def snapshot_html(snapshot: Any) -> str:
-    """Return the snapshot as a standalone HTML page."""
-    return snapshot.get_html_str(as_iframe=False)
+def snapshot_html(snapshot: Any, note: str | None = None) -> str:
+    """Return the snapshot as a standalone HTML page, with `note` (escaped) as a paragraph above the report when given."""
+    page = snapshot.get_html_str(as_iframe=False)
+    if note is None:
+        return page
+    return page.replace("<body>", f'<body><p style="font-family: sans-serif; margin: 1em">{html.escape(note)}</p>', 1)
 
 
 def snapshot_json(snapshot: Any) -> dict[str, Any]:

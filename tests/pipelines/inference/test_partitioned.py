@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,45 @@ def test_block_scoring_on_a_cluster_gives_the_pandas_predictions(tmp_path, deplo
     pd.testing.assert_frame_equal(predictions.drop(columns=VARYING), expected.drop(columns=VARYING), check_dtype=False)
 
 
+def parquet_table(text: str) -> pd.DataFrame:
+    """Return header-less raw rows as a typed table, as a Parquet writer would hold them: whole-number columns as integers."""
+    return pd.read_csv(io.StringIO(text), header=None, names=HEADER[:3], skipinitialspace=True, keep_default_na=False)
+
+
+@pytest.mark.parametrize("layout", ["one file", "folder of files"])
+def test_parquet_input_gives_the_predictions_of_the_same_rows_as_csv(tmp_path, deployed, spec, layout):
+    records = raw_records(200)
+    whole = csv_text(records, header=False)
+    table = parquet_table(whole)
+    assert pd.api.types.is_integer_dtype(table["Hours-Per-Week"])  # typed values, not the file's text
+    if layout == "one file":
+        source = tmp_path / "input.parquet"
+        table.to_parquet(source, row_group_size=70)
+    else:
+        source = tmp_path / "input"
+        source.mkdir()
+        table.iloc[:120].to_parquet(source / "part-0.parquet", row_group_size=70)
+        table.iloc[120:].to_parquet(source / "part-1.parquet")
+        (source / "_SUCCESS").write_text("")  # a writer's marker file is skipped
+    predictions, rejects, summary = score_in_blocks(source, tmp_path / "out", deployed, spec, ComputeConfig())
+    expected, expected_rejects, _ = nodes.score_new_rows(whole.encode(), deployed, spec, CONFIG)
+    assert summary["partitions"] == 3
+    pd.testing.assert_frame_equal(predictions.drop(columns=VARYING), expected.drop(columns=VARYING), check_dtype=False)
+    if layout == "one file":  # a reject's line is its row in its own file, as a header-less CSV line
+        pd.testing.assert_frame_equal(rejects, expected_rejects, check_dtype=False)
+    else:
+        pd.testing.assert_frame_equal(rejects.drop(columns=LINE_COLUMN), expected_rejects.drop(columns=LINE_COLUMN),
+                                      check_dtype=False)
+
+
+def test_a_folder_mixing_parquet_and_text_is_refused(tmp_path):
+    (tmp_path / "input").mkdir()
+    parquet_table(csv_text(raw_records(5), header=False)).to_parquet(tmp_path / "input" / "a.parquet")
+    (tmp_path / "input" / "b.csv").write_text(csv_text(raw_records(5), header=False))
+    with pytest.raises(DatasetError, match="Parquet and other files mixed"):
+        RawPartitionsDataset(str(tmp_path / "input")).load()
+
+
 def test_a_failing_block_leaves_the_previous_output_whole(tmp_path, deployed, spec):
     source = tmp_path / "input.csv"
     source.write_text(csv_text(raw_records(100), header=False))
@@ -123,3 +164,8 @@ def test_kedro_run_of_the_partitioned_pipeline_scores_as_the_inference_pipeline(
     assert predictions["input_row"].tolist() == expected["input_row"].tolist()
     assert predictions["decision"].tolist() == expected["decision"].tolist()
     np.testing.assert_allclose(predictions["probability"], expected["probability"], rtol=1e-12)
+    folder = test_project / "data" / "test" / "07_model_output" / "inference_partitioned"
+    summary = project_catalog(test_project).load("inference_summary")
+    assert (test_project / summary["output"]).resolve() == (folder / "predictions").resolve()  # published, not staged
+    assert all((test_project / block["output"]).exists() and (test_project / block["rejects"]).exists()
+               for block in json.loads((folder / "blocks.json").read_text()))

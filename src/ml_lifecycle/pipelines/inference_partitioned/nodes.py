@@ -26,8 +26,8 @@ from ml_lifecycle.spec import ProblemSpec
 
 
 def _prepends_header(block: RawBlock, spec: ProblemSpec) -> bool:
-    """Return whether the block needs its file's first line: a later block of a file whose first row names the columns."""
-    return not block.starts_file and spec.raw.column_names is None
+    """Return whether the block needs its file's first line: a later text block of a file whose first row names the columns."""
+    return not block.parquet and not block.starts_file and spec.raw.column_names is None
 
 
 def _whole_rows(block: RawBlock, spec: ProblemSpec) -> Delayed:
@@ -43,7 +43,7 @@ def _shape(content: bytes, file: str, spec: ProblemSpec) -> tuple[int, int]:
     return records, content.count(b"\n")
 
 
-def _score_block(content: bytes, first_row: int, lines_before: int, deployed: DeployedModel, spec: ProblemSpec,
+def _score_block(content: bytes | pd.DataFrame, first_row: int, lines_before: int, deployed: DeployedModel, spec: ProblemSpec,
                  config: InferenceConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Return one block scored by the pandas path, rows numbered across the batch and lines within the file."""
     predictions, rejects, summary = score_new_rows(content, deployed, spec, config)
@@ -56,12 +56,15 @@ def score_partitions(blocks: list[RawBlock], deployed: DeployedModel, spec: Prob
                      compute: ComputeConfig) -> list[Delayed]:
     """Return every non-empty block's scoring, lazily: (predictions, rejects, summary) numbered across the batch.
 
-    Blocks are first parsed without the model, to learn where each block's rows and lines start;
-    `inference.max_reject_share` applies to each block.
+    Text blocks are first parsed without the model, to learn where each block's rows and lines start
+    (a Parquet block's rows are known; its "lines" are its rows); `inference.max_reject_share` applies to each block.
     """
     contents = [_whole_rows(block, spec) for block in blocks]
+    text = [number for number, block in enumerate(blocks) if not block.parquet]  # a Parquet footer gives its rows
     with dask_client(compute):
-        shapes = dask.compute(*[dask.delayed(_shape)(c, b.file, spec) for c, b in zip(contents, blocks, strict=True)])
+        counted = dict(zip(text, dask.compute(*[dask.delayed(_shape)(contents[n], blocks[n].file, spec) for n in text]),
+                           strict=True))
+    shapes = [counted.get(number, (block.rows, block.rows)) for number, block in enumerate(blocks)]
     model = dask.delayed(deployed, name=f"deployed-model-{uuid.uuid4().hex}")  # one copy in the graph, not one per block
     scored, first_row, lines_in_file = [], 0, 0
     for content, block, (records, line_ends) in zip(contents, blocks, shapes, strict=True):

@@ -1,4 +1,4 @@
-"""new raw rows, any size (a file or a folder of files) + deployed champion -> partitioned predictions + rejects -> summary.
+"""new raw rows, any size (a file or a folder of files; raw text or Parquet) + deployed champion -> partitioned predictions + rejects -> summary.
 
 The inference pipeline in another form, registered under its own name because Kedro selects a
 pipeline by package: each block is scored by the same library function as the inference pipeline

@@ -120,7 +120,7 @@ class DriftLimits:
                    drifted_share=float(own.loc[SHARE, "threshold"]), prediction=float(own.loc[PREDICTION_DRIFT, "threshold"]))
 
 
-def _drift_options(config: MonitoringConfig, spec: ProblemSpec, limits: DriftLimits) -> dict[str, Any]:
+def drift_options(config: MonitoringConfig, spec: ProblemSpec, limits: DriftLimits) -> dict[str, Any]:
     """Return the drift methods and this batch's thresholds as Evidently drift arguments."""
     drift = config.drift
     return {"columns": spec.features, "num_method": drift.numeric_method, "cat_method": drift.categorical_method,
@@ -144,7 +144,7 @@ def declared_tests(reference: pd.DataFrame, champion: DeployedModel, labelled: b
     tests = config.tests
     declared: list[tuple[str, str, str | None, MaxTest | MinTest, float, Callable[[Any], Any]]] = [
         ("drifted_columns_share", "drift", None, tests.drifted_columns_share, limits.drifted_share,
-         lambda t: DriftedColumnsCount(**_drift_options(config, spec, limits), share_tests=[t])),
+         lambda t: DriftedColumnsCount(**drift_options(config, spec, limits), share_tests=[t])),
         ("prediction_drift", "drift", PROBABILITY, tests.prediction_drift, limits.prediction,
          lambda t: ValueDrift(column=PROBABILITY, method=config.drift.prediction_method,
                               threshold=limits.prediction, tests=[t])),
@@ -186,7 +186,7 @@ def _batch_report(batch: pd.DataFrame, reference: pd.DataFrame, champion: Deploy
     # The report runs without Evidently's automatic tests (run_report: include_tests=False), so the
     # presets add none; only the declared tests below are evaluated. (Passing include_tests=False to
     # DataSummaryPreset itself breaks its rendering in Evidently 0.7.23.)
-    metrics: list[Any] = [DataDriftPreset(**_drift_options(config, spec, limits))]
+    metrics: list[Any] = [DataDriftPreset(**drift_options(config, spec, limits))]
     if config.data_summary:
         metrics.append(DataSummaryPreset())
     if labelled:

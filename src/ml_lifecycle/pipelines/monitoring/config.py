@@ -286,6 +286,14 @@ class RetrainPolicy(StrictModel):
     window: int = Field(default=4, gt=0, description="...batches.")
 
 
+class LargeBatchConfig(StrictModel):
+    """A batch larger than memory (large_batch.py, pipeline monitoring_partitioned): its Evidently report's sample, its histograms."""
+
+    sample_rows: int = Field(default=10_000, gt=0, description="Rows of the seeded sample the Evidently report is built on.")
+    histogram_bins: int = Field(default=1000, ge=10, description="Bins per number column (exact drift when the reference "
+                                                                  "has at most this many distinct values).")
+
+
 class MonitoringConfig(StrictModel):
     """Batches, drift methods, tests, slices and the retrain policy."""
 
@@ -300,6 +308,7 @@ class MonitoringConfig(StrictModel):
     labels: LabelsConfig = LabelsConfig()
     loop: LoopConfig = LoopConfig()
     service: ServiceTests = ServiceTests()
+    large_batch: LargeBatchConfig = LargeBatchConfig()
 
     def problems_against(self, spec: ProblemSpec) -> list[str]:
         """Return every column or query the problem spec does not fit, as `key: why`."""
