@@ -74,8 +74,8 @@ def main() -> None:
         catalog = project_catalog(project, env="adult")
         model, test = catalog.load("champion_model"), catalog.load("test_split")
         selection = catalog.load("champion_selection")
-        champion = scores(test["income"].to_numpy(), model.predict_proba(test)[:, 1])
-        print(f"champion {selection['champion']} on the official test split ({len(test)} rows): "
+        champion = scores(test[catalog.load("params:problem").target_column].to_numpy(), model.predict_proba(test)[:, 1])
+        print(f"champion {selection.champion} on the official test split ({len(test)} rows): "
               + ", ".join(f"{k} {v:.4f}" for k, v in champion.items()))
         if not args.skip_reference:
             reference = reference_catboost(catalog)

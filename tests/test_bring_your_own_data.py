@@ -40,7 +40,8 @@ BYOD_PROBLEM: dict[str, Any] = {
         "tenure_band": {"source_column": "tenure_months", "edges": [0, 12, 24, 1000], "labels": ["<1y", "1-2y", "2y+"]}
     },
     "slices": ["contract_type", "tenure_band"],
-    "split": {"test_share": 0.25, "validation_share": 0.2, "drop_duplicate_rows": False},
+    # 400 rows: small data (below problem.split.small_data_rows), so the small-data shares apply
+    "split": {"small_data_test_share": 0.25, "small_data_validation_share": 0.2, "drop_duplicate_rows": False},
 }
 
 def churn_csv(rows: int, positives: int, seed: int = 0) -> pd.DataFrame:
@@ -132,5 +133,8 @@ def test_own_data_report_accounts_for_every_row_and_names_dropped_columns(byod_o
         "evaluation_duplicates": {"validation_rows_equal_to_train": 0, "test_rows_equal_to_train_or_validation": 0,
                                   "removed": True},
         "split_rows": {"train": 240, "validation": 60, "test": 100},
+        "split_policy": {"policy": "small data: balanced shares",
+                         "reason": "400 labelled rows < 10,000 (problem.split.small_data_rows)", "labelled_rows": 400,
+                         "small_data_rows": 10000, "test_share": 0.25, "validation_share": 0.2},
     }
     assert report["dropped_columns"] == {"customer_id": "row identifier, not a trait of the customer"}

@@ -12,6 +12,16 @@ from ml_lifecycle.evaluation_config import Costs
 from ml_lifecycle.spec import StrictModel
 
 
+class FeatureSubset(StrictModel):
+    """The features a champion is fitted on when `modeling.feature_selection.apply` chooses a subset, with its CV effect."""
+
+    method: str
+    kept: list[str]
+    dropped: list[str]
+    cv_score_all_features: float
+    cv_score_kept_features: float
+
+
 class ChampionSelection(StrictModel):
     """Modeling's choice: the champion, the runner-up, and why each other model was not chosen."""
 
@@ -24,6 +34,8 @@ class ChampionSelection(StrictModel):
     refit_on: Literal["train", "train_and_validation"]
     no_candidate_qualified: bool
     not_chosen: dict[str, str]
+    # None: every feature. Part of the recipe, so every refit (twin, challenger) keeps the subset.
+    feature_subset: FeatureSubset | None = None
 
 
 class ThresholdChoice(StrictModel):

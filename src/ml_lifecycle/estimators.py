@@ -290,6 +290,50 @@ class SoftVotingEnsemble(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
+class ColumnSubsetClassifier(ClassifierMixin, BaseEstimator):
+    """A model fitted on some model columns that still takes all of them: feature selection applied behind one interface.
+
+    Callers (bundle, service, evaluation) pass every model column, as a frame or, on the service's
+    fast path, as an object array in `input_columns` order; only `columns` reach the model.
+    """
+
+    def __init__(self, model: Any = None, columns: list[str] | None = None, input_columns: list[str] | None = None) -> None:
+        self.model = model
+        self.columns = columns
+        self.input_columns = input_columns
+
+    def _subset(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+        """Return the kept columns of a frame (by name) or of an array of every input column (by position)."""
+        if isinstance(X, np.ndarray):
+            ColumnSelector(self.input_columns).transform(X)  # checks the shape, naming the expected order
+            return X[:, [self.input_columns.index(c) for c in self.columns]]
+        return ColumnSelector(self.columns).transform(X)
+
+    def fit(self, X: pd.DataFrame, y: Any) -> ColumnSubsetClassifier:
+        """Fit a copy of the model on the kept columns."""
+        self.model_ = unfitted_copy(self.model).fit(self._subset(X), y)
+        return self
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([0, 1])
+
+    @property
+    def fitted_members_(self) -> list[tuple[str, BaseEstimator]]:
+        """The fitted model(s) inside, as an ensemble lists its members: importance checks read them."""
+        check_is_fitted(self, "model_")
+        return getattr(self.model_, "fitted_members_", None) or [("champion", self.model_)]
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Return [P(negative), P(positive)] of the model on the kept columns."""
+        check_is_fitted(self, "model_")
+        return self.model_.predict_proba(self._subset(X))
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Return the decision at 0.5."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
 def model_scores(model: BaseEstimator, X: pd.DataFrame) -> np.ndarray:
     """Return what a calibrator maps to probabilities: the decision function when the model has one, else P(positive).
 

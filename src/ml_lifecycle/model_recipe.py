@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator
 
 from ml_lifecycle.artifacts import ChampionSelection
 from ml_lifecycle.estimators import (
+    ColumnSubsetClassifier,
     SoftVotingEnsemble,
     build_model,
     resolve_estimator_class,
@@ -41,15 +42,30 @@ def configured_model(config: ModelConfig, spec: ProblemSpec, params: dict[str, A
 
 def champion_blueprint(selection: ChampionSelection, tuned: dict[str, Any], config: ModelingConfig,
                        spec: ProblemSpec) -> BaseEstimator:
-    """Return the selected champion unfitted: its recipe with the tuned settings, or the ensemble of its members."""
+    """Return the selected champion unfitted: its recipe with the tuned settings, or the ensemble of its members,
+    on the feature subset the selection applies."""
+    subset = selection.feature_subset
+    return blueprint_on_features(selection, tuned, config, spec, None if subset is None else subset.kept)
+
+
+def blueprint_on_features(selection: ChampionSelection, tuned: dict[str, Any], config: ModelingConfig,
+                          spec: ProblemSpec, kept: list[str] | None) -> BaseEstimator:
+    """Return the selected model unfitted, learning from the `kept` features only (None: all) yet taking every model column."""
     models = config.models()
+    narrowed = spec if kept is None else spec.model_copy(update={
+        "numeric_features": [c for c in spec.numeric_features if c in kept],
+        "categorical_features": [c for c in spec.categorical_features if c in kept]})
 
     def tuned_model(name: str) -> BaseEstimator:
-        return configured_model(models[name][1], spec, tuned.get(name, {}).get("best_params"))
+        return configured_model(models[name][1], narrowed, tuned.get(name, {}).get("best_params"))
 
     if selection.champion == "ensemble":
-        return SoftVotingEnsemble([(m, tuned_model(m)) for m in selection.ensemble_members])
-    return tuned_model(selection.champion)
+        blueprint = SoftVotingEnsemble([(m, tuned_model(m)) for m in selection.ensemble_members])
+    else:
+        blueprint = tuned_model(selection.champion)
+    if kept is None:
+        return blueprint
+    return ColumnSubsetClassifier(blueprint, columns=narrowed.model_columns(), input_columns=spec.model_columns())
 
 
 def refit_rows(train_rows: pd.DataFrame, validation_split: pd.DataFrame, config: ModelingConfig) -> pd.DataFrame:

@@ -159,11 +159,40 @@ class ReferenceResult(StrictModel):
 
 
 class SplitPolicy(StrictModel):
-    """How rows become train, validation and test."""
+    """How rows become train, validation and test; and the size below which data is small (balanced shares, repeated CV).
+
+    The one home of the small-data rule: data processing applies it to the labelled rows it splits,
+    model selection to the train split it cross-validates (docs/modeling.md, *Small data*).
+    """
 
     test_share: float = Field(default=0.2, gt=0, lt=1, description="Used only without a test file.")
     validation_share: float = Field(default=0.2, gt=0, lt=1)
     drop_duplicate_rows: bool = False
+    small_data_rows: int = Field(
+        default=10_000, ge=0, description="Labelled rows (after row rules) below which the data is small; 0: never.")
+    small_data_test_share: float = Field(
+        default=0.2, gt=0, lt=1, description="Test share of small data, used only without a test file.")
+    small_data_validation_share: float = Field(
+        default=0.25, gt=0, lt=1, description="Validation share of small data's training rows (0.25 of 80%: 60/20/20).")
+
+    def is_small(self, labelled_rows: int) -> bool:
+        """Return whether a problem of `labelled_rows` labelled rows is small data."""
+        return labelled_rows < self.small_data_rows
+
+    def shares(self, labelled_rows: int) -> tuple[float, float]:
+        """Return the test share (used without a test file) and validation share for `labelled_rows` labelled rows."""
+        if self.is_small(labelled_rows):
+            return self.small_data_test_share, self.small_data_validation_share
+        return self.test_share, self.validation_share
+
+    @property
+    def small_train_rows(self) -> int:
+        """The train-split rows the balanced split leaves of `small_data_rows` labelled rows: selection's size line."""
+        return round(self.small_data_rows * (1 - self.small_data_test_share) * (1 - self.small_data_validation_share))
+
+    def train_split_is_small(self, train_rows: int) -> bool:
+        """Return whether a train split of `train_rows` rows comes from small data, as model selection sees it."""
+        return train_rows < self.small_train_rows
 
 
 class ProblemSpec(StrictModel):

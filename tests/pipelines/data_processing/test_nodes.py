@@ -191,6 +191,9 @@ def test_split_accounts_for_every_row_including_missing_labels_and_dropped_dupli
         "evaluation_duplicates": {"validation_rows_equal_to_train": 0, "test_rows_equal_to_train_or_validation": 0,
                                   "removed": True},
         "split_rows": {"train": 30, "validation": 10, "test": 10},
+        "split_policy": {"policy": "small data: balanced shares",  # counted on the rows split: labelled, deduplicated
+                         "reason": "50 labelled rows < 10,000 (problem.split.small_data_rows)", "labelled_rows": 50,
+                         "small_data_rows": 10000, "test_share": None, "validation_share": 0.25},
     }
 
 
@@ -271,7 +274,7 @@ def quality_report() -> tuple[dict, pd.DataFrame]:
     test = typed_rows([50], [45], ["B"], [1]).assign(source_file=TEST_FILE)
     everything = pd.concat([train, validation, test], ignore_index=True)
     accounting = {"raw_rows": 9, "removed": {"missing label": 0}, "split_rows": {"train": 6, "validation": 2, "test": 1}}
-    return nodes.build_data_quality_report(everything, train, validation, test, accounting, spec)
+    return nodes.build_data_quality_report(everything, train, validation, test, accounting, spec, {}, {}, {}, {})
 
 
 def test_quality_report_gives_missing_share_distinct_range_and_iqr_outliers_per_column():

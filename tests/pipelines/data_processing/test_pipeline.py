@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -21,13 +22,23 @@ SPLITS = ["train_split", "validation_split", "test_split"]
 VERSIONED_OUTPUTS = [*SPLITS, "monitoring_reference", "frozen_holdout"]
 
 
+class KeptDataset(MemoryDataset):
+    """A memory dataset the runner cannot release, so outputs later nodes consume can be read after the run."""
+
+    def _release(self) -> None:
+        pass
+
+
 def run_in_memory(spec: ProblemSpec, frames: dict[str, pd.DataFrame]) -> dict[str, object]:
-    """Run the pipeline on raw frames held in memory; return each free output's data."""
+    """Run the pipeline on raw frames held in memory; return every output's data."""
+    pipeline = create_pipeline()
     catalog = DataCatalog(
         datasets={"raw_files": MemoryDataset(as_partitions(frames)), "params:problem": MemoryDataset(spec),
                   "params:deployment": MemoryDataset(InputLimits()), "params:data_processing": MemoryDataset(RowRules())}
+        | {name: KeptDataset(copy_mode="assign") for name in pipeline.all_outputs()}
     )
-    return {name: dataset.load() for name, dataset in SequentialRunner().run(create_pipeline(), catalog).items()}
+    SequentialRunner().run(pipeline, catalog)
+    return {name: catalog[name].load() for name in pipeline.all_outputs()}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +84,32 @@ def test_pipeline_report_accounts_for_every_raw_row(tiny_outputs):
         "evaluation_duplicates": {"validation_rows_equal_to_train": 0, "test_rows_equal_to_train_or_validation": 0,
                                   "removed": True},
         "split_rows": {"train": 30, "validation": 10, "test": 10},
+        "split_policy": {"policy": "small data: balanced shares",
+                         "reason": "50 labelled rows < 10,000 (problem.split.small_data_rows)", "labelled_rows": 50,
+                         "small_data_rows": 10000, "test_share": None, "validation_share": 0.25},
     }
+
+
+def test_pipeline_report_holds_the_label_and_coverage_checks_and_the_index_section_links_it(tiny_outputs):
+    report = tiny_outputs["data_quality_report"]
+    # 40 distinct train records: no identical feature rows, so no conflicting labels
+    assert {part: found["groups"] for part, found in report["conflicting_labels"].items()} == {
+        "train": 0, "validation": 0, "test": 0, "all labelled rows": 0}
+    assert report["label_issues"]["rows"] == 30
+    assert report["split_mismatch"]["rows"] == {"train": 30, "test": 10}
+    coverage = report["slice_coverage"]
+    assert {(v["split"], v["column"]) for v in coverage["values"]} == {
+        (split, column) for split in ("train", "validation", "test") for column in ("work_class", "age_band")}
+    table = tiny_outputs["label_quality_table"]
+    assert set(table["check"]) == {"conflicting labels", "likely label errors", "coverage", "split mismatch"}
+    coverage_rows = table[table["check"] == "coverage"]
+    assert len(coverage_rows) == 2 * len(coverage["values"])  # rows and positives per slice value
+    assert coverage_rows["flagged"].sum() == sum(v["too_few_rows"] + v["too_few_positives"] for v in coverage["values"])
+    section = tiny_outputs["data_processing_index_section"]
+    assert section.headline["train / validation / test rows"] == "30 / 10 / 10"
+    assert section.headline["slice values under the minimums"] == f"{coverage['flagged']} of {len(coverage['values'])}"
+    assert [link.href for link in section.links] == ["data_processing/data_quality_report.json"]
+    assert tiny_outputs["data_quality_page"] == report
 
 
 # ---------- end to end, conf/test ----------
@@ -100,6 +136,15 @@ def test_end_to_end_run_saves_the_four_outputs_under_one_version(processed_proje
     assert len(latest) == 1
 
 
+def test_end_to_end_run_keeps_the_report_where_the_index_page_links_it(processed_project):
+    reporting = processed_project / "data" / "test" / "08_reporting"
+    report = project_catalog(processed_project).load("data_quality_report")
+    assert json.loads((reporting / "data_processing" / "data_quality_report.json").read_text()) == report
+    section = json.loads((reporting / "index_sections.json").read_text())["data_processing"]
+    assert [link["href"] for link in section["links"]] == ["data_processing/data_quality_report.json"]
+    assert '<section id="data_processing">' in (reporting / "index.html").read_text()
+
+
 def test_end_to_end_run_accounts_for_every_raw_row(processed_project):
     catalog = project_catalog(processed_project)
     spec = ProblemSpec.model_validate(catalog.load("params:problem"))
@@ -113,6 +158,7 @@ def test_end_to_end_run_accounts_for_every_raw_row(processed_project):
     assert spec.raw.sample_rows == 3000
     assert accounting["raw_rows"] == raw_rows
     assert accounting["split_rows"] == saved
+    assert accounting["split_policy"]["policy"] == "default shares"  # conf/test: the sample stands for Adult, not small
     assert sum(saved.values()) + sum(accounting["removed"].values()) == raw_rows
     assert len(catalog.load("monitoring_reference")) == saved["validation"]
     assert len(catalog.load("frozen_holdout")) == saved["test"]

@@ -74,9 +74,10 @@ def _fold_table(scores: dict[str, tuple[str, list[float]]]) -> pd.DataFrame:
     records = []
     for model, (role, values) in scores.items():
         for fold, value in enumerate(values):
-            records.append({"model": model, "role": role, "fold": fold,
+            records.append({"model": model, "role": role, "fold": fold, "repeat": 0,
                             **dict.fromkeys(["log_loss", "roc_auc", "pr_auc", "brier", "accuracy", "f1", "precision", "recall"], value),
-                            "fit_seconds": 1.0, "predict_ms_per_1000_rows": 10.0, "size_bytes": 100})
+                            "fit_seconds": 1.0, "predict_ms_per_1000_rows": 10.0, "size_bytes": 100,
+                            "cv_policy": f"{len(values)}-fold stratified CV"})
     return pd.DataFrame(records)
 
 

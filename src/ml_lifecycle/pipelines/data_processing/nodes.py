@@ -20,14 +20,30 @@ RECORD_HASH = "record_hash"  # of a record's every raw column but the label: equ
 REMOVED_EXAMPLES = 20  # removed rows the quality report lists with their file, line and reason
 
 
+class QualityChecks(StrictModel):
+    """Limits of the report's label consistency, label error, slice coverage and split mismatch checks
+    (key `data_processing.quality`; docs/data_card.md, *Label consistency and coverage*)."""
+
+    folds: int = Field(default=5, ge=2, description="Stratified folds of the quick models' out-of-fold probabilities.")
+    threads: int = Field(default=1, ge=1, description="OpenMP threads of each quick model fit.")
+    conflict_examples: int = Field(default=5, ge=0, description="Largest groups of identical feature rows with both labels listed per split.")
+    label_issue_examples: int = Field(default=20, ge=0, description="Likely label errors listed, least probable given label first.")
+    min_slice_rows: int = Field(default=100, ge=1, description="A slice value with fewer rows in a split is flagged.")
+    min_slice_positives: int = Field(default=25, ge=0, description="A slice value with fewer positive rows in a split is flagged.")
+    adversarial_standard_errors: float = Field(
+        default=3.0, gt=0, description="Train/test ROC AUC limit: 0.5 plus this many standard errors of the AUC under no difference...")
+    adversarial_min_margin: float = Field(default=0.02, ge=0, lt=0.5, description="...but at least 0.5 plus this margin.")
+
+
 class RowRules(StrictModel):
-    """What training does with rows breaking a row rule and with evaluation rows repeating a training row
-    (`parameters_data_processing.yml`, key `data_processing`; docs/bring_your_own_data.md, *Row rules*)."""
+    """What training does with rows breaking a row rule and with evaluation rows repeating a training row, and the quality
+    checks' limits (`parameters_data_processing.yml`, key `data_processing`; docs/bring_your_own_data.md, *Row rules*)."""
 
     bad_rows: Literal["fail", "remove"] = Field(
         default="fail", description="fail: the run stops naming file, line and column; remove: counted by rule in the quality report.")
     evaluation_duplicates: Literal["remove", "keep"] = Field(
         default="remove", description="Validation / test rows repeating a training record exactly: removed (counted) or kept (still counted).")
+    quality: QualityChecks = Field(default_factory=QualityChecks)
 
 
 def standardise_raw_rows(raw_files: dict[str, Callable[[], bytes]], spec: ProblemSpec) -> pd.DataFrame:
@@ -133,9 +149,24 @@ def _evaluation_duplicates(fit: pd.DataFrame, validation: pd.DataFrame, test: pd
     return in_validation, in_test
 
 
+def _split_policy(labelled_rows: int, spec: ProblemSpec) -> dict[str, Any]:
+    """Return which split shares apply to `labelled_rows` labelled rows, and why: the count against `small_data_rows`."""
+    small = spec.split.is_small(labelled_rows)
+    test_share, validation_share = spec.split.shares(labelled_rows)
+    return {
+        "policy": "small data: balanced shares" if small else "default shares",
+        "reason": f"{labelled_rows:,} labelled rows {'<' if small else '>='} {spec.split.small_data_rows:,} "
+                  "(problem.split.small_data_rows)",
+        "labelled_rows": labelled_rows,
+        "small_data_rows": spec.split.small_data_rows,
+        "test_share": None if spec.raw.test_file is not None else test_share,  # None: the test file is the test split
+        "validation_share": validation_share,
+    }
+
+
 def split_rows(validated_rows: pd.DataFrame, removed_rows: pd.DataFrame, spec: ProblemSpec,
                rules: RowRules) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Return train, validation and test rows, and the count of rows removed, by reason (with examples)."""
+    """Return train, validation and test rows, and the count of rows removed, by reason (with examples) and the split policy."""
     target = spec.target_column
     unlabelled = validated_rows[target].isna()
     kept = validated_rows[~unlabelled]
@@ -147,16 +178,17 @@ def split_rows(validated_rows: pd.DataFrame, removed_rows: pd.DataFrame, spec: P
         duplicated = kept.drop(columns=[rows.SOURCE_COLUMN, rows.LINE_COLUMN, RECORD_HASH]).duplicated()
         removed["duplicate row"] = int(duplicated.sum())
         kept = kept[~duplicated]
+    policy = _split_policy(len(kept), spec)
     test_file = f"{spec.raw.folder}/{spec.raw.test_file}"
     if spec.raw.test_file is not None:
         in_test = kept[rows.SOURCE_COLUMN] == test_file
         train, test = kept[~in_test], kept[in_test]
     else:
         train, test = train_test_split(
-            kept, test_size=spec.split.test_share, stratify=kept[target], random_state=spec.seed
+            kept, test_size=policy["test_share"], stratify=kept[target], random_state=spec.seed
         )
     fit, validation = train_test_split(
-        train, test_size=spec.split.validation_share, stratify=train[target], random_state=spec.seed
+        train, test_size=policy["validation_share"], stratify=train[target], random_state=spec.seed
     )
     repeated_validation, repeated_test = _evaluation_duplicates(fit, validation, test, spec)
     if rules.evaluation_duplicates == "remove":
@@ -171,6 +203,7 @@ def split_rows(validated_rows: pd.DataFrame, removed_rows: pd.DataFrame, spec: P
                                   "test_rows_equal_to_train_or_validation": int(repeated_test.sum()),
                                   "removed": rules.evaluation_duplicates == "remove"},
         "split_rows": {"train": len(fit), "validation": len(validation), "test": len(test)},
+        "split_policy": policy,
     }
     return fit.sort_index(), validation.sort_index(), test.sort_index(), accounting
 
@@ -236,8 +269,13 @@ def build_data_quality_report(
     test_rows: pd.DataFrame,
     accounting: dict[str, Any],
     spec: ProblemSpec,
+    conflicting_labels: dict[str, Any],
+    label_issues: dict[str, Any],
+    slice_coverage: dict[str, Any],
+    split_mismatch: dict[str, Any],
 ) -> tuple[dict, pd.DataFrame]:
-    """Return the data-quality report as JSON and as one row per (split, column)."""
+    """Return the data-quality report (columns per split and file, label consistency, coverage, split mismatch) as JSON,
+    and its columns as one row per (split, column)."""
     parts = {
         f"file {file}": frame for file, frame in validated_rows.groupby(rows.SOURCE_COLUMN, sort=False)
     } | {"train": train_rows, "validation": validation_rows, "test": test_rows}
@@ -245,6 +283,10 @@ def build_data_quality_report(
         "row_accounting": accounting,
         "dropped_columns": spec.dropped_columns,
         "splits": {name: _split_quality(frame, spec) for name, frame in parts.items()},
+        "conflicting_labels": conflicting_labels,
+        "label_issues": label_issues,
+        "slice_coverage": slice_coverage,
+        "split_mismatch": split_mismatch,
     }
     table = pd.DataFrame(
         [

@@ -40,6 +40,8 @@ def summarise_evaluation(results: TestResults, findings: ReleaseFindings, thresh
     return {
         "model": champion_selection.champion,
         "fitted_on": champion_selection.refit_on.replace("_", " "),
+        "feature_subset": champion_selection.feature_subset.model_dump() if champion_selection.feature_subset else None,
+        "primary_metric": champion_selection.primary_metric,
         "description": released_model.description,
         "threshold": threshold_choice.threshold,
         "threshold_objective": describe_objective(threshold_choice),

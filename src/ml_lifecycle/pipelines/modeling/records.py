@@ -17,6 +17,7 @@ from ml_lifecycle.experiment_log import as_json
 from ml_lifecycle.metrics import METRICS
 from ml_lifecycle.model_recipe import configured_model
 from ml_lifecycle.modeling_config import ModelingConfig
+from ml_lifecycle.pipelines.modeling.feature_selection import FeatureRankings
 from ml_lifecycle.spec import ProblemSpec
 
 logger = logging.getLogger(__name__)
@@ -131,8 +132,32 @@ def _rule_lines(baseline_models: dict[str, BaseEstimator]) -> list[str]:
     return lines
 
 
+def _feature_selection_lines(rankings: FeatureRankings, drop_effects: pd.DataFrame, selection: ChampionSelection,
+                             config: ModelingConfig) -> list[str]:
+    """Return the rationale's lines on feature selection: each ranking's ends, the CV effect of dropping, what was applied."""
+    metric = config.primary_metric
+    lines = []
+    for method in (*rankings.orders, "consensus"):
+        order = rankings.order(method)
+        lines.append(f"- **{method.replace('_', ' ')}**: strongest {', '.join(order[:3])}; weakest {', '.join(order[-3:])}"
+                     + (f" ({rankings.notes[method]})" if method in rankings.notes else " (mean rank over the methods above)"))
+    lines += [f"- **{method.replace('_', ' ')}**: no ranking: {note}" for method, note in rankings.notes.items()
+              if method not in rankings.orders]
+    lines += [f"- Without {e['dropped']} ({e['ranking']}, weakest {e['dropped_count']}): CV {metric} "
+              f"{e[f'cv_{metric}_all_features']:.4f} -> {e[f'cv_{metric}_kept_features']:.4f} (difference "
+              f"{e['difference']:+.4f} ± {e['difference_std']:.4f} over {e['folds']} paired folds)"
+              for _, e in drop_effects.iterrows()] or ["- CV effect of dropping not measured: the champion is a baseline"]
+    subset = selection.feature_subset
+    lines.append("- **Applied**: none; the champion uses every feature (modeling.feature_selection.apply: null)." if subset is None else
+                 f"- **Applied**: {subset.method}, {len(subset.kept)} of {len(rankings.features)} features kept (dropped: "
+                 f"{', '.join(subset.dropped)}); CV {metric} {subset.cv_score_all_features:.4f} with all, "
+                 f"{subset.cv_score_kept_features:.4f} with the kept ones. The champion still takes every feature.")
+    return lines
+
+
 def write_selection_rationale(leaderboard: pd.DataFrame, selection: ChampionSelection, ensemble_members: list[str],
                               sanity: pd.DataFrame, tuned: dict[str, Any], baseline_models: dict[str, BaseEstimator],
+                              rankings: FeatureRankings, drop_effects: pd.DataFrame,
                               config: ModelingConfig, spec: ProblemSpec) -> str:
     """Return the Markdown 'why this model': quality, latency, size and interpretability against the alternatives."""
     metric = config.primary_metric
@@ -154,8 +179,8 @@ def write_selection_rationale(leaderboard: pd.DataFrame, selection: ChampionSele
     lines = [
         f"# Why `{selection.champion}`",
         "",
-        f"Selected by {config.cv_folds}-fold stratified cross-validation on the train split, primary metric "
-        f"**{metric}** ({better} is better); the test split was not read.",
+        f"Selected on the train split by {champion['cv_policy']}. Primary metric **{metric}** ({better} is better); "
+        "the test split was not read.",
         "",
         "| model | role | " + metric + " (mean ± std) | ROC AUC | fit s | predict CPU ms / 1k rows | size KiB | interpretability | estimator |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -193,6 +218,9 @@ def write_selection_rationale(leaderboard: pd.DataFrame, selection: ChampionSele
         "",
         "## Declared reference results (problem.reference_results; not measured by this run, CV accuracy at 0.5)",
         *(reference_lines(leaderboard, selection.champion, spec) or ["- none declared"]),
+        "",
+        "## Feature selection (ranks on the train split; the table: feature_selection_table, feature_drop_effects)",
+        *_feature_selection_lines(rankings, drop_effects, selection, config),
         "",
         "## Sanity check (fit one small batch; a model that cannot overfit it is broken)",
         *[f"- `{r.model}`: training accuracy {r.train_accuracy:.3f} on {r.batch_rows} rows -> {'ok' if r.sanity_passed else 'FLAGGED'}"

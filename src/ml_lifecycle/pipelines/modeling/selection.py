@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import ParameterSampler, StratifiedKFold
+from sklearn.model_selection import ParameterSampler, RepeatedStratifiedKFold
 
 from ml_lifecycle.artifacts import ChampionSelection
 from ml_lifecycle.bundle import ModelBundle, Recipe
@@ -141,19 +141,40 @@ def tune_candidates(train_split: pd.DataFrame, validation_split: pd.DataFrame, c
     return tuned
 
 
+def cv_policy(train_rows: int, config: ModelingConfig, spec: ProblemSpec) -> tuple[int, str]:
+    """Return how many times the K-fold CV of a train split of `train_rows` rows is repeated, and the policy in words with why."""
+    small = spec.split.train_split_is_small(train_rows)
+    repeats = config.small_data_cv_repeats if small else 1
+    scheme = f"{config.cv_folds}-fold stratified CV" + (f" repeated {repeats} times" if repeats > 1 else "")
+    why = (f"{train_rows:,} train-split rows {'<' if small else '>='} {spec.split.small_train_rows:,}, the train share of "
+           f"problem.split.small_data_rows {spec.split.small_data_rows:,}")
+    return repeats, f"{scheme}: {'small' if small else 'not small'} data, {why}"
+
+
+def _fold_assignments(train_split: pd.DataFrame, repeats: int, config: ModelingConfig, spec: ProblemSpec) -> np.ndarray:
+    """Return every train row's held-out fold in each repeat (repeats x rows), folds numbered on across repeats."""
+    splitter = RepeatedStratifiedKFold(n_splits=config.cv_folds, n_repeats=repeats, random_state=spec.seed)
+    fold_of_row = np.full((repeats, len(train_split)), -1)
+    for fold, (_, held_idx) in enumerate(splitter.split(train_split, train_split[spec.target_column])):
+        fold_of_row[fold // config.cv_folds, held_idx] = fold
+    return fold_of_row
+
+
 def _fold_fit(task: tuple[int, str], train_split: pd.DataFrame, fold_of_row: np.ndarray, tuned: dict[str, Any],
               config: ModelingConfig, spec: ProblemSpec) -> tuple[dict[str, Any], np.ndarray]:
     """Return one (fold, model) task's metrics and timings, and its probabilities on the fold's held-out rows."""
     fold, name = task
     role, model_config = config.models()[name]
-    fit_rows, held_rows = train_split[fold_of_row != fold], train_split[fold_of_row == fold]
+    repeat = fold // config.cv_folds
+    held = fold_of_row[repeat] == fold
+    fit_rows, held_rows = train_split[~held], train_split[held]
     start = time.perf_counter()
     model = configured_model(model_config, spec, tuned.get(name, {}).get("best_params")).fit(
         fit_rows, fit_rows[spec.target_column])
     fit_seconds = time.perf_counter() - start
     proba = model.predict_proba(held_rows)[:, 1]
     record = {
-        "model": name, "role": role, "fold": fold,
+        "model": name, "role": role, "fold": fold, "repeat": repeat,
         **score_all(held_rows[spec.target_column], proba),
         "fit_seconds": fit_seconds,
         "predict_ms_per_1000_rows": _predict_ms_per_1000(model, held_rows, config.timing_rows),
@@ -164,24 +185,27 @@ def _fold_fit(task: tuple[int, str], train_split: pd.DataFrame, fold_of_row: np.
 
 def cross_validate_models(train_split: pd.DataFrame, tuned: dict[str, Any], config: ModelingConfig,
                           spec: ProblemSpec, compute: ComputeConfig = LOCAL) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return per-fold metrics and timings of every baseline and tuned candidate, and out-of-fold probabilities.
+    """Return per-fold metrics and timings of every baseline and tuned candidate (every repeat's folds on small data),
+    and out-of-fold probabilities: one per train row, from the first repeat.
 
+    The first repeat, not the average over repeats: each value is then the prediction of one model fitted without
+    the row, so the ensemble's fold scores stay exact; an average of several models would flatter the ensemble.
     Every (fold, model) pair is an independent task, so a cluster runs them at once.
     """
-    folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=spec.seed)
-    fold_of_row = np.full(len(train_split), -1)
-    for fold, (_, held_idx) in enumerate(folds.split(train_split, train_split[spec.target_column])):
-        fold_of_row[held_idx] = fold
-    work = [(fold, name) for fold in range(config.cv_folds) for name in config.models()]
+    repeats, policy = cv_policy(len(train_split), config, spec)
+    logger.info("Cross-validation: %s", policy)
+    fold_of_row = _fold_assignments(train_split, repeats, config, spec)
+    work = [(fold, name) for fold in range(config.cv_folds * repeats) for name in config.models()]
     with dask_client(compute) as client:
         results = run_tasks(client, _fold_fit, work, {"train_split": train_split, "fold_of_row": fold_of_row,
                                                       "tuned": tuned, "config": config, "spec": spec},
                             compute.task_retries)
-    out_of_fold = pd.DataFrame({"fold": fold_of_row}, index=train_split.index)
+    out_of_fold = pd.DataFrame({"fold": fold_of_row[0]}, index=train_split.index)
     for (fold, name), (record, proba) in zip(work, results, strict=True):
-        out_of_fold.loc[fold_of_row == fold, name] = proba
+        if record["repeat"] == 0:
+            out_of_fold.loc[fold_of_row[0] == fold, name] = proba
         logger.info("CV fold %d %s: %s=%.4f", fold, name, config.primary_metric, record[config.primary_metric])
-    return pd.DataFrame([record for record, _ in results]), out_of_fold
+    return pd.DataFrame([record for record, _ in results]).assign(cv_policy=policy), out_of_fold
 
 
 def cross_validate_ensemble(fold_metrics: pd.DataFrame, out_of_fold: pd.DataFrame, sanity: pd.DataFrame,
@@ -189,7 +213,8 @@ def cross_validate_ensemble(fold_metrics: pd.DataFrame, out_of_fold: pd.DataFram
     """Return fold metrics with the soft-voting ensemble of the best candidates added, and its members.
 
     Members are fitted on the same folds, so averaging their out-of-fold probabilities gives the
-    ensemble's exact cross-validated predictions without fitting anything again.
+    ensemble's exact cross-validated predictions without fitting anything again. Those are the first
+    repeat's, so on small data the ensemble is scored on the first repeat's folds only.
     """
     if not config.ensemble.enabled:
         return fold_metrics, []
@@ -201,25 +226,31 @@ def cross_validate_ensemble(fold_metrics: pd.DataFrame, out_of_fold: pd.DataFram
     if len(members) < 2:
         return fold_metrics, []
     y = train_split[spec.target_column]
+    policy = fold_metrics["cv_policy"].iloc[0]
+    if fold_metrics["repeat"].max() > 0:
+        policy += "; the ensemble on the first repeat's folds (one out-of-fold prediction per row and member)"
     records = []
     for fold, rows in out_of_fold.groupby("fold"):
         member_folds = fold_metrics[(fold_metrics["fold"] == fold) & fold_metrics["model"].isin(members)]
         proba = rows[members].mean(axis=1)
         records.append({
-            "model": "ensemble", "role": "ensemble", "fold": fold,
+            "model": "ensemble", "role": "ensemble", "fold": fold, "repeat": 0,
             **score_all(y.loc[rows.index], proba),
             **member_folds[["fit_seconds", "predict_ms_per_1000_rows", "size_bytes"]].sum().to_dict(),
+            "cv_policy": policy,
         })
     return pd.concat([fold_metrics, pd.DataFrame(records)], ignore_index=True), members
 
 
 def build_leaderboard(fold_metrics: pd.DataFrame, sanity: pd.DataFrame, config: ModelingConfig) -> pd.DataFrame:
-    """Return one row per model: mean and std of each metric, timings, size, sanity and champion eligibility."""
+    """Return one row per model: mean and std of each metric over every fold scored, timings, size, sanity, champion
+    eligibility, and the cross-validation policy with why."""
     metric = METRICS[config.primary_metric]
     grouped = fold_metrics.groupby(["model", "role"], sort=False)
     table = grouped[list(METRICS)].agg(["mean", "std"])
     table.columns = [f"{name}_{stat}" for name, stat in table.columns]
-    table = table.join(grouped[["fit_seconds", "predict_ms_per_1000_rows", "size_bytes"]].mean()).reset_index()
+    table = table.join(grouped[["fit_seconds", "predict_ms_per_1000_rows", "size_bytes"]].mean())
+    table = table.join(grouped.size().rename("cv_folds_scored")).join(grouped["cv_policy"].first()).reset_index()
     table = table.merge(sanity[["model", "train_accuracy", "sanity_passed"]], on="model", how="left")
     table["sanity_passed"] = table["sanity_passed"].astype("boolean")
     primary = table[f"{config.primary_metric}_mean"]
@@ -275,6 +306,15 @@ def fit_champion(train_split: pd.DataFrame, validation_split: pd.DataFrame, sele
                  tuned: dict[str, Any], config: ModelingConfig, spec: ProblemSpec) -> BaseEstimator:
     """Return the champion refitted on the rows `champion.refit_on` declares (early-stopped models keep their iterations)."""
     return fit_blueprint(refit_rows(train_split, validation_split, config), selection, tuned, config, spec)
+
+
+def refit_on_kept_features(train_split: pd.DataFrame, validation_split: pd.DataFrame, full_feature_champion: BaseEstimator,
+                           selection: ChampionSelection, tuned: dict[str, Any], config: ModelingConfig,
+                           spec: ProblemSpec) -> BaseEstimator:
+    """Return the champion: refitted on the features `modeling.feature_selection.apply` keeps, else the one fitted on all."""
+    if selection.feature_subset is None:
+        return full_feature_champion
+    return fit_champion(train_split, validation_split, selection, tuned, config, spec)
 
 
 def build_candidate(champion_model: BaseEstimator, selection: ChampionSelection, leaderboard: pd.DataFrame,
