@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from ml_lifecycle.pipelines.inference_partitioned import nodes as partitioned
 from ml_lifecycle.rows import LINE_COLUMN, DataValidationError
 from ml_lifecycle.spec import ProblemSpec
 from tests.conftest import project_catalog, run_kedro
-from tests.dask_cluster import local_cluster
+from tests.dask_cluster import local_cluster, separate_cluster
 from tests.pipelines.data_processing.tiny_problem import HEADER, tiny_spec
 
 CONFIG = nodes.InferenceConfig(input_path="in", output_path="out", rejects_path="out.rejects")
@@ -79,13 +81,26 @@ def test_block_scoring_gives_the_pandas_predictions(tmp_path, deployed, layout, 
         assert summary[key] == pytest.approx(expected_summary[key], abs=1e-4), key
 
 
-def test_block_scoring_on_a_cluster_gives_the_pandas_predictions(tmp_path, deployed, spec):
+@contextmanager
+def cluster_address(kind: str, folder: Path) -> Iterator[str]:
+    """Yield the scheduler address of a LocalCluster in this process, or of a `dask scheduler` and two `dask worker`
+    processes started separately on loopback."""
+    if kind == "separate scheduler":
+        with separate_cluster(folder) as address:
+            yield address
+    else:
+        with local_cluster() as client:
+            yield client.scheduler.address
+
+
+@pytest.mark.parametrize("kind", ["local cluster", "separate scheduler"])
+def test_block_scoring_on_a_cluster_gives_the_pandas_predictions(tmp_path, deployed, spec, kind):
     whole = csv_text(raw_records(200), header=False)
     (tmp_path / "input.csv").write_text(whole)
     expected, _, _ = nodes.score_new_rows(whole.encode(), deployed, spec, CONFIG)
-    with local_cluster() as client:
+    with cluster_address(kind, tmp_path) as address:
         predictions, _, summary = score_in_blocks(tmp_path / "input.csv", tmp_path / "out", deployed, spec,
-                                                  ComputeConfig(scheduler=client.scheduler.address))
+                                                  ComputeConfig(scheduler=address))
     assert summary["scored"] == len(expected)
     pd.testing.assert_frame_equal(predictions.drop(columns=VARYING), expected.drop(columns=VARYING), check_dtype=False)
 
