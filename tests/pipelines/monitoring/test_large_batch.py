@@ -53,12 +53,21 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame
     return folder / "out" / "predictions", reference
 
 
-def test_counts_give_the_statistics_and_drift_scores_of_the_whole_batch(scored):
+@pytest.fixture(scope="module")
+def judged(scored: tuple[Path, pd.DataFrame]) -> dict:
+    """The scored batch as a Dask dataframe, counted once on the local scheduler and judged against the reference."""
     predictions, reference = scored
     spec = headerless_spec()
     batch = dd.read_parquet(predictions)
     counts = large_batch.count_large_batch(batch, reference, CONFIG, spec, ComputeConfig())
     statistics, summary = large_batch.judge_large_batch(counts, reference, CONFIG, spec)
+    return {"batch": batch, "counts": counts, "statistics": statistics, "summary": summary}
+
+
+def test_counts_give_the_statistics_and_drift_scores_of_the_whole_batch(scored, judged):
+    predictions, reference = scored
+    spec = headerless_spec()
+    batch, statistics, summary = judged["batch"], judged["statistics"], judged["summary"]
     whole = large_batch.typed_batch(pd.read_parquet(predictions), spec)
     table = statistics.set_index("column")
     assert batch.npartitions > 3 and summary["rows"] == len(whole) == table.loc["age", "rows"]
@@ -111,12 +120,10 @@ def test_the_sample_is_seeded_declared_and_independent_of_partitioning(scored):
     assert not samples[0][PROBABILITY].equals(whole[PROBABILITY].head(len(samples[0])))  # drawn, not the first rows
 
 
-def test_the_report_states_the_sample_and_batch_sizes(scored):
-    predictions, reference = scored
+def test_the_report_states_the_sample_and_batch_sizes(scored, judged):
+    _, reference = scored
     spec = headerless_spec()
-    batch = dd.read_parquet(predictions)
-    counts = large_batch.count_large_batch(batch, reference, CONFIG, spec, ComputeConfig())
-    _, summary = large_batch.judge_large_batch(counts, reference, CONFIG, spec)
+    batch, counts, summary = judged["batch"], judged["counts"], judged["summary"]
     sample = large_batch.sample_large_batch(batch, counts, CONFIG, spec, ComputeConfig())
     page = large_batch.report_large_batch_sample(sample, reference, summary, CONFIG, spec)
     assert f"seeded sample of 150 rows (monitoring.large_batch.sample_rows, seed {spec.seed}) of a batch of {ROWS:,} rows" in page
