@@ -8,11 +8,13 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from distributed import Client
 from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 from pydantic import ValidationError
+from threadpoolctl import threadpool_info
 
 from ml_lifecycle.compute import ComputeConfig, ComputeHook, dask_client, run_tasks
 from tests.dask_cluster import local_cluster
@@ -28,6 +30,12 @@ def cluster() -> Iterator[Client]:
 def scaled(item: int, factor: int) -> int:
     """A task: the item times the shared factor."""
     return item * factor
+
+
+def blas_dot(seed: int) -> tuple[float, list[int]]:
+    """A task: a long dot product (BLAS splits it by thread count) and the BLAS thread counts it ran with."""
+    vector = np.random.default_rng(seed).normal(size=1_000_000)
+    return float(vector @ vector), [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
 
 def fails_once(item: int, marker: Path) -> int:
@@ -65,6 +73,13 @@ def test_local_runs_the_tasks_in_this_process_in_order():
 
 def test_the_cluster_returns_results_in_item_order(cluster):
     assert run_tasks(cluster, scaled, list(range(20)), {"factor": 3}, retries=0) == [3 * i for i in range(20)]
+
+
+def test_tasks_compute_on_one_blas_thread_so_local_and_cluster_give_the_same_bits(cluster):
+    # Outside a task this process has a BLAS thread per core; a Dask worker starts with one.
+    local = run_tasks(None, blas_dot, [0, 1], {}, retries=0)
+    assert run_tasks(cluster, blas_dot, [0, 1], {}, retries=0) == local
+    assert all(set(threads) == {1} for _, threads in local)
 
 
 def test_a_failed_task_is_retried_on_the_cluster(cluster, tmp_path):
